@@ -1,0 +1,374 @@
+"""rivulet's core library against Redis Streams through redis-py, in one interleaved run.
+
+    python -m bench.core [--quick] [--json | --rst] [--redis-url URL]
+
+Starts a throwaway redis-server (free 127.0.0.1 port, no persistence) unless given
+``--redis-url``, and measures, alternating rivulet and baseline rounds so machine
+drift hits both:
+
+- single writes (one message per call) vs ``XADD``;
+- batches of 100 vs 100 pipelined ``XADD`` (``transaction=False``);
+- draining reads of 512 vs ``XREAD COUNT 512``; rivulet's reader is the channel's only
+  subscriber, so every read also prunes what it consumed (retention, SPEC section 3);
+- blocking-read wake-up latency, ``read(timeout=-1)`` vs ``XREAD BLOCK 0``, reader in
+  its own process;
+- single writes vs the seed's lock-per-message design (SET NX PX + INCR + ZADD + DEL).
+
+Ratios are rivulet / baseline per pair of rounds (median and range); for latency the
+ratio is rivulet p50 / XREAD BLOCK p50, so lower is better there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as `python bench/core.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+
+from bench import _report, _server, _timing
+from bench._baselines import LockedChannel, Streams
+from bench._wakeup import Reader
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int
+    single_ops: int
+    batches: int
+    batch_size: int
+    drain_messages: int
+    read_count: int
+    wake_samples: int
+    wake_gap_s: tuple[float, float]
+    lock_ops: int
+    payload_bytes: int
+
+
+DEFAULT = Config(rounds=6, single_ops=2000, batches=100, batch_size=100,
+                 drain_messages=512 * 40, read_count=512, wake_samples=150,
+                 wake_gap_s=(0.002, 0.004), lock_ops=1000, payload_bytes=100)
+QUICK = Config(rounds=2, single_ops=500, batches=20, batch_size=100,
+               drain_messages=512 * 10, read_count=512, wake_samples=60,
+               wake_gap_s=(0.002, 0.004), lock_ops=300, payload_bytes=100)
+
+
+@dataclass(frozen=True)
+class Target:
+    ratio: float
+    higher_is_better: bool = True
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.ratio if self.higher_is_better else ratio <= self.ratio
+
+    def __str__(self) -> str:
+        return f"{'>=' if self.higher_is_better else '<='} {self.ratio:g}x"
+
+
+# Issue 2's targets.
+TARGETS = {
+    "write": Target(0.8),
+    "batch": Target(1.4),
+    "drain": Target(2.0),
+    "wake": Target(1.5, higher_is_better=False),
+    "lock": Target(3.0),
+}
+
+
+@dataclass
+class Result:
+    """One line of the table, plus the raw per-round numbers for --json."""
+
+    key: str
+    label: str
+    baseline: str
+    unit: str
+    rivulet: str
+    other: str
+    ratio: _timing.Spread
+    target: Target
+    raw: dict[str, Any]
+
+    @property
+    def met(self) -> bool:
+        return self.target.met(self.ratio.median)
+
+    def cells(self) -> list[str]:
+        return [self.label, self.baseline, self.unit, self.rivulet, self.other,
+                f"{self.ratio.median:.2f}x",
+                f"{self.ratio.low:.2f}-{self.ratio.high:.2f}",
+                str(self.target), "met" if self.met else "MISSED"]
+
+
+HEADERS = ["benchmark", "baseline", "unit", "rivulet", "baseline value", "ratio",
+           "ratio range", "target", ""]
+
+
+class Bench:
+    """The clients and fresh keys every scenario uses."""
+
+    def __init__(self, url: str, cfg: Config) -> None:
+        import rivulet
+
+        self.cfg = cfg
+        self.url = url
+        self.run = uuid.uuid4().hex[:8]
+        self.src = f"bench-{self.run}"
+        self.r = redis.Redis.from_url(url, decode_responses=True)
+        self.client = rivulet.connect(url, client_id=self.src)
+        self.payload = "x" * cfg.payload_bytes
+        self._seq = itertools.count()
+
+    def close(self) -> None:
+        self.client.close()
+        self.r.close()
+
+    def fresh_channel(self) -> str:
+        channel = f"bench/{self.run}/{next(self._seq)}"
+        self.client.subscribe(channel, index_policy="latest")
+        return channel
+
+    def fresh_stream(self) -> Streams:
+        return Streams(self.r, f"bench:stream:{self.run}:{next(self._seq)}", self.src)
+
+    def on_channel(self, work: Callable[[str], int]) -> _timing.Throughput:
+        """Time ``work`` on a fresh channel, dropped afterwards (its last subscriber leaves)."""
+        channel = self.fresh_channel()
+        try:
+            return _timing.timed(lambda: work(channel))
+        finally:
+            self.client.unsubscribe(channel)
+
+    def on_stream(self, work: Callable[[Streams], int]) -> _timing.Throughput:
+        stream = self.fresh_stream()
+        try:
+            return _timing.timed(lambda: work(stream))
+        finally:
+            stream.delete()
+
+
+def throughput_result(
+    key: str, label: str, baseline: str,
+    ours: list[_timing.Throughput], theirs: list[_timing.Throughput],
+) -> Result:
+    a, b = _timing.rate_spread(ours), _timing.rate_spread(theirs)
+    return Result(
+        key=key, label=label, baseline=baseline, unit="msg/s",
+        rivulet=f"{_report.fmt_rate(a.median)} ({_report.fmt_rate(a.low)}-"
+                f"{_report.fmt_rate(a.high)})",
+        other=f"{_report.fmt_rate(b.median)} ({_report.fmt_rate(b.low)}-"
+              f"{_report.fmt_rate(b.high)})",
+        ratio=_timing.ratio_spread(ours, theirs), target=TARGETS[key],
+        raw={"rivulet_rates": [t.rate for t in ours], "baseline_rates": [t.rate for t in theirs],
+             "rivulet": asdict(a), "baseline": asdict(b)},
+    )
+
+
+def bench_write(b: Bench) -> Result:
+    n = b.cfg.single_ops
+
+    def ours(channel: str) -> int:
+        for _ in range(n):
+            b.client.write(channel, b.payload)
+        return n
+
+    def theirs(stream: Streams) -> int:
+        for _ in range(n):
+            stream.xadd(b.payload)
+        return n
+
+    a, z = _timing.interleave(lambda: b.on_channel(ours), lambda: b.on_stream(theirs),
+                              b.cfg.rounds)
+    return throughput_result("write", "single writes (1 msg/call)", "XADD", a, z)
+
+
+def bench_batch(b: Bench) -> Result:
+    batch = [b.payload] * b.cfg.batch_size
+    total = b.cfg.batches * b.cfg.batch_size
+
+    def ours(channel: str) -> int:
+        for _ in range(b.cfg.batches):
+            b.client.write(channel, batch)
+        return total
+
+    def theirs(stream: Streams) -> int:
+        for _ in range(b.cfg.batches):
+            stream.xadd_pipelined(batch)
+        return total
+
+    a, z = _timing.interleave(lambda: b.on_channel(ours), lambda: b.on_stream(theirs),
+                              b.cfg.rounds)
+    return throughput_result("batch", f"batches of {b.cfg.batch_size}",
+                             f"{b.cfg.batch_size} pipelined XADD", a, z)
+
+
+def bench_drain(b: Bench) -> Result:
+    total, count = b.cfg.drain_messages, b.cfg.read_count
+    fill = [b.payload] * count
+
+    def ours() -> _timing.Throughput:
+        channel = b.fresh_channel()
+        try:
+            for _ in range(total // count):
+                b.client.write(channel, fill)
+
+            def drain() -> int:
+                got = 0
+                while got < total:
+                    n = len(b.client.read(timeout=0, message_limit=count).get(channel, []))
+                    if n == 0:
+                        raise RuntimeError(f"rivulet read returned nothing after {got}")
+                    got += n
+                return got
+
+            return _timing.timed(drain)
+        finally:
+            b.client.unsubscribe(channel)
+
+    def theirs() -> _timing.Throughput:
+        stream = b.fresh_stream()
+        try:
+            for _ in range(total // count):
+                stream.xadd_pipelined(fill)
+
+            def drain() -> int:
+                got = 0
+                while got < total:
+                    n = len(stream.xread(count))
+                    if n == 0:
+                        raise RuntimeError(f"XREAD returned nothing after {got}")
+                    got += n
+                return got
+
+            return _timing.timed(drain)
+        finally:
+            stream.delete()
+
+    a, z = _timing.interleave(ours, theirs, b.cfg.rounds)
+    return throughput_result("drain", f"draining reads of {count}", f"XREAD COUNT {count}",
+                             a, z)
+
+
+def bench_wake(b: Bench) -> Result:
+    cfg = b.cfg
+    channel = b.fresh_channel()  # the writer must be subscribed to write
+    stream = b.fresh_stream()
+    ours = Reader("rivulet", b.url, channel, f"{b.src}-reader")
+    theirs = Reader("streams", b.url, stream.key, "")
+
+    def write_ours(data: str) -> object:
+        return b.client.write(channel, data)
+
+    try:
+        a, z = _timing.interleave(
+            lambda: ours.measure(write_ours, cfg.wake_samples, cfg.wake_gap_s),
+            lambda: theirs.measure(stream.xadd, cfg.wake_samples, cfg.wake_gap_s),
+            cfg.rounds,
+        )
+    finally:
+        ours.stop(write_ours)
+        theirs.stop(stream.xadd)
+        b.client.unsubscribe(channel)
+        stream.delete()
+    pooled_a = [x for round_ in a for x in round_]
+    pooled_z = [x for round_ in z for x in round_]
+
+    def fmt(samples: list[float]) -> str:
+        return (f"p50 {_report.fmt_ms(_timing.percentile(samples, 50))}"
+                f" / p99 {_report.fmt_ms(_timing.percentile(samples, 99))}")
+
+    per_pair = _timing.Spread.of([
+        _timing.percentile(x, 50) / _timing.percentile(y, 50) for x, y in zip(a, z, strict=True)
+    ])
+    pooled = _timing.percentile(pooled_a, 50) / _timing.percentile(pooled_z, 50)
+    return Result(
+        key="wake", label="blocking-read wake-up", baseline="XREAD BLOCK", unit="ms",
+        rivulet=fmt(pooled_a), other=fmt(pooled_z),
+        ratio=_timing.Spread(pooled, per_pair.low, per_pair.high), target=TARGETS["wake"],
+        raw={"rivulet_ms": {q: _timing.percentile(pooled_a, q) * 1000 for q in (50, 90, 99)},
+             "baseline_ms": {q: _timing.percentile(pooled_z, q) * 1000 for q in (50, 90, 99)},
+             "samples_per_side": len(pooled_a)},
+    )
+
+
+def bench_lock(b: Bench) -> Result:
+    n = b.cfg.lock_ops
+
+    def ours(channel: str) -> int:
+        for _ in range(n):
+            b.client.write(channel, b.payload)
+        return n
+
+    def theirs() -> _timing.Throughput:
+        locked = LockedChannel(b.r, f"{b.run}/{next(b._seq)}", b.src)
+        try:
+            def work() -> int:
+                for _ in range(n):
+                    locked.write(b.payload)
+                return n
+            return _timing.timed(work)
+        finally:
+            locked.delete()
+
+    a, z = _timing.interleave(lambda: b.on_channel(ours), theirs, b.cfg.rounds)
+    return throughput_result("lock", "single writes vs lock design",
+                             "SET NX + INCR + ZADD + DEL", a, z)
+
+
+SCENARIOS: dict[str, Callable[[Bench], Result]] = {
+    "write": bench_write,
+    "batch": bench_batch,
+    "drain": bench_drain,
+    "wake": bench_wake,
+    "lock": bench_lock,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.core", description=(__doc__ or "").split("\n")[0]
+    )
+    _server.add_arguments(parser)
+    parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), help="run only these")
+    parser.add_argument("--rounds", type=int, help="interleaved pairs of rounds per benchmark")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else DEFAULT
+    if args.rounds:
+        cfg = Config(**{**asdict(cfg), "rounds": args.rounds})
+    results: list[Result] = []
+    with _server.server_from_args(args) as url:
+        env = _report.environment(_server.server_version(url))
+        b = Bench(url, cfg)
+        try:
+            for name in args.only or SCENARIOS:
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                results.append(SCENARIOS[name](b))
+        finally:
+            b.close()
+    rows = [r.cells() for r in results]
+    if args.json:
+        _report.print_json({
+            "environment": env, "config": asdict(cfg),
+            "results": [{**{k: v for k, v in asdict(r).items() if k != "target"},
+                         "target": str(r.target), "met": r.met} for r in results],
+        })
+    elif args.rst:
+        print(_report.rst_table([*HEADERS[:-1], "result"], rows))
+    else:
+        print(f"redis-server {env['redis_server']}, redis-py {env['redis_py']}, "
+              f"Python {env['python']}, {env['cpus']} CPUs, load {env['loadavg_1m']}, "
+              f"{cfg.rounds} interleaved rounds per side")
+        print(_report.text_table(HEADERS, rows))
+    return 0 if all(r.met for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
