@@ -1,0 +1,41 @@
+"""rivulet: Redis-based message streaming for Python."""
+
+from __future__ import annotations
+
+from .admin import Admin
+from .client import Client, IndexPolicy, connect
+from .exceptions import (
+    BackendError,
+    ChannelNotFoundError,
+    ConnectionError,
+    InvalidNameError,
+    MessageTooLargeError,
+    NotSubscribedError,
+    RivuletError,
+    TimeoutError,
+)
+from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .retry import RetryPolicy
+
+__version__ = "0.3.0"
+
+__all__ = [
+    "Admin",
+    "BackendError",
+    "ChannelInfo",
+    "ChannelNotFoundError",
+    "Client",
+    "ClientInfo",
+    "ConnectionError",
+    "IndexPolicy",
+    "InvalidNameError",
+    "MessageTooLargeError",
+    "NotSubscribedError",
+    "RetryPolicy",
+    "RivuletError",
+    "Rows",
+    "SubscriberInfo",
+    "TimeoutError",
+    "__version__",
+    "connect",
+]

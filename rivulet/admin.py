@@ -1,0 +1,453 @@
+"""Inspection and operator actions: the only API the dashboard and CLI call.
+
+Every listing costs a constant number of round trips however many rows it
+returns: registry reads first, then one pipeline of per-channel scripts.
+Reads never write.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import keys, scripts
+from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, redis_from_url, write_call
+from .codec import Message, decode_for_display, encode_batch, text
+from .exceptions import ChannelNotFoundError, NotSubscribedError, RivuletError
+from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .names import validate_name
+from .retry import RetryPolicy
+
+_GLOB_SPECIAL = re.compile(r"[*?\[]")
+
+
+def _none(value: Any) -> int | None:
+    number = int(value)
+    return None if number < 0 else number
+
+
+def _age_s(now_ms: int, ts: int) -> float:
+    return 0.0 if ts < 0 else max(0.0, (now_ms - ts) / 1000)
+
+
+def _non_negative(name: str, value: object, kind: type = int) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise TypeError(f"{name} must be {'a number' if kind is float else 'an int'}")
+    if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+    return value
+
+
+class Admin:
+    """Management API over one Redis (or Redis Cluster).
+
+    ``Admin(url)`` connects like :func:`rivulet.connect`; ``Admin(redis)``
+    takes a ready redis-py (or fakeredis) client.
+    """
+
+    def __init__(self, redis_url_or_client: Any = None, *, retry: RetryPolicy | None = None,
+                 **redis_args: Any) -> None:
+        self.retry = retry or RetryPolicy()
+        if redis_url_or_client is None or isinstance(redis_url_or_client, str):
+            self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
+            self._owns_redis = True
+        else:
+            self.redis = redis_url_or_client
+            self._owns_redis = False
+
+    def close(self) -> None:
+        if self._owns_redis:
+            self.redis.close()
+
+    def ping(self) -> bool:
+        """True when Redis answers; raises :class:`ConnectionError` otherwise."""
+        return bool(self.retry.run(self.redis.ping, "PING"))
+
+    def _run(self, batch: scripts.Batch, what: str, strict: bool = True) -> list[Any]:
+        return batch.run(self.redis, self.retry, what, strict)
+
+    def _call(self, call: Callable[[], Any], what: str) -> Any:
+        return self.retry.run(call, what)
+
+    # -- channels ----------------------------------------------------------
+
+    def _names(self, match: str | None) -> list[str]:
+        """Registry names matching a glob, sorted; one round trip."""
+        low, high = "-", "+"
+        if match:
+            literal = _GLOB_SPECIAL.split(match, 1)[0]
+            if literal:
+                # Narrow the lexicographic range to the glob's literal prefix.
+                low, high = f"[{literal}", f"[{literal}\U0010ffff"
+        raw = self._call(lambda: self.redis.zrangebylex(keys.CHANNELS, low, high), "list channels")
+        names = [text(n) for n in raw]
+        if match:
+            names = [n for n in names if fnmatch.fnmatchcase(n, match)]
+        return names
+
+    def channel_count(self, match: str | None = None) -> int:
+        """How many channels the registry lists (matching ``match``, a glob)."""
+        if match is None:
+            return int(self._call(lambda: self.redis.zcard(keys.CHANNELS), "count channels"))
+        return len(self._names(match))
+
+    def channel_page(self, match: str | None = None, offset: int = 0,
+                     limit: int | None = None) -> tuple[Rows[ChannelInfo], int]:
+        """One page of :meth:`channels` and the total it is a page of."""
+        offset = _non_negative("offset", offset)
+        limit = _non_negative("limit", limit)
+        if match is None and limit is not None:
+            batch = scripts.Batch()
+            batch.command("zrangebylex", keys.CHANNELS, "-", "+", offset, limit)
+            batch.command("zcard", keys.CHANNELS)
+            raw, total = self._run(batch, "list channels")
+            names = [text(n) for n in raw]
+        else:
+            every = self._names(match)
+            total = len(every)
+            names = every[offset:] if limit is None else every[offset:offset + limit]
+        return self._infos(names, skip_missing=True), int(total)
+
+    def channels(self, match: str | None = None, offset: int = 0,
+                 limit: int | None = None) -> Rows[ChannelInfo]:
+        """Channels sorted by name; ``match`` is a glob (``demo/*``)."""
+        return self.channel_page(match, offset, limit)[0]
+
+    def channel(self, name: str) -> ChannelInfo:
+        """One channel's numbers.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
+        return self._infos([validate_name(name)], skip_missing=False)[0]
+
+    def _infos(self, names: list[str], skip_missing: bool) -> Rows[ChannelInfo]:
+        batch = scripts.Batch()
+        for name in names:
+            batch.script(scripts.INFO, keys.channel_keys(name)[:4], [])
+        rows: Rows[ChannelInfo] = Rows()
+        for name, reply in zip(names, self._run(batch, "channel info", strict=False)):
+            if isinstance(reply, RivuletError):
+                rows.append(_broken_channel(name, str(reply)))
+            elif not int(reply[0]):
+                if not skip_missing:
+                    raise ChannelNotFoundError(name)
+            else:
+                rows.append(_channel_info(name, reply))
+        return rows
+
+    def delete_channel(self, name: str) -> bool:
+        """Delete a channel and its entry in every subscriber's index; False if
+        there was no such channel."""
+        name = validate_name(name)
+        reply = self.retry.run(
+            lambda: scripts.DELETE(self.redis, keys.channel_keys(name), []), "delete channel"
+        )
+        clients = [text(c) for c in reply[1:]]
+        batch = scripts.Batch()
+        batch.command("zrem", keys.CHANNELS, name)
+        for client in clients:
+            batch.command("zrem", keys.index_key(client), name)
+        self._run(batch, "delete channel")
+        self._forget_idle_clients(clients)
+        return bool(int(reply[0]))
+
+    def rebuild_registry(self) -> int:
+        """Find channels and clients written around the library (a SCAN of the
+        whole keyspace, not a page operation); returns the channel count."""
+        def scan() -> tuple[set[str], set[str]]:
+            channels: set[str] = set()
+            clients: set[str] = set()
+            for key in self.redis.scan_iter(match="rvl:*", count=1000):
+                key = text(key)
+                if key.startswith(keys.INDEX_PREFIX):
+                    clients.add(key[len(keys.INDEX_PREFIX):])
+                elif (name := keys.channel_from_key(key)) is not None and any(
+                    key == k for k in keys.channel_keys(name)[:3]
+                ):
+                    channels.add(name)
+            return channels, clients
+
+        channels, clients = self._call(scan, "rebuild registry")
+        batch = scripts.Batch()
+        batch.command("delete", keys.CHANNELS, keys.CLIENTS)
+        if channels:
+            batch.command("zadd", keys.CHANNELS, {c: 0 for c in channels})
+        if clients:
+            batch.command("zadd", keys.CLIENTS, {c: 0 for c in clients})
+        self._run(batch, "rebuild registry")
+        return len(channels)
+
+    # -- subscribers and clients --------------------------------------------
+
+    def subscribers(self, channel: str) -> Rows[SubscriberInfo]:
+        """Every subscriber of a channel with its index and lag.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
+        return self.subscribers_many([validate_name(channel)])[channel]
+
+    def subscribers_many(self, channels: Iterable[str]) -> dict[str, Rows[SubscriberInfo]]:
+        """:meth:`subscribers` of several channels in one round trip; unknown
+        channels are left out."""
+        names = [validate_name(c) for c in channels]
+        batch = scripts.Batch()
+        for name in names:
+            batch.script(scripts.SUBSCRIBERS, self._read_keys(name), [])
+        result: dict[str, Rows[SubscriberInfo]] = {}
+        for name, reply in zip(names, self._run(batch, "subscribers")):
+            if not int(reply[0]):
+                if len(names) == 1:
+                    raise ChannelNotFoundError(name)
+                continue
+            result[name] = _subscriber_rows(name, reply)
+        return result
+
+    def clients(self, offset: int = 0, limit: int | None = None) -> Rows[ClientInfo]:
+        """Clients sorted by id, each with its channels, indexes and lags."""
+        offset = _non_negative("offset", offset)
+        limit = _non_negative("limit", limit)
+        page = -1 if limit is None else limit
+        raw = self._call(
+            lambda: self.redis.zrangebylex(keys.CLIENTS, "-", "+", offset, page), "list clients"
+        )
+        ids = [text(c) for c in raw]
+        batch = scripts.Batch()
+        for client in ids:
+            batch.command("zrange", keys.index_key(client), 0, -1, withscores=True)
+        indexes = [
+            {text(m): int(s) for m, s in rows} for rows in self._run(batch, "list clients")
+        ]
+        channels = sorted({c for idx in indexes for c in idx})
+        heads_batch = scripts.Batch()
+        for channel in channels:
+            heads_batch.command("get", keys.id_key(channel))
+        heads = {
+            c: int(h or 0) for c, h in zip(channels, self._run(heads_batch, "list clients"))
+        }
+        return Rows(
+            ClientInfo(client, idx, {c: max(0, heads[c] - i) for c, i in idx.items()})
+            for client, idx in zip(ids, indexes)
+            if idx
+        )
+
+    def client_count(self) -> int:
+        """How many clients the registry lists (some may have left every channel)."""
+        return int(self._call(lambda: self.redis.zcard(keys.CLIENTS), "count clients"))
+
+    def set_index(self, channel: str, client_id: str, index_or_policy: int | str) -> int:
+        """Move a subscriber to an id in ``[0, head]``, ``earliest`` or ``latest``.
+
+        :raises NotSubscribedError: the client does not read this channel.
+        """
+        channel = validate_name(channel)
+        client_id = validate_name(client_id, "client id")
+        if isinstance(index_or_policy, bool):
+            raise TypeError("index must be an int or 'earliest'/'latest'")
+        if isinstance(index_or_policy, int):
+            how, value = "id", index_or_policy
+        else:
+            policy = IndexPolicy.parse(index_or_policy)
+            if policy is IndexPolicy.CURRENT:
+                raise ValueError("move a subscriber to an id, 'earliest' or 'latest'")
+            how, value = policy.value, 0
+        code, index, head = self.retry.run(
+            lambda: scripts.SET_INDEX(
+                self.redis, keys.channel_keys(channel)[:3], [client_id, how, value]
+            ),
+            "set index",
+        )
+        if code == -2:
+            raise ChannelNotFoundError(channel)
+        if code == 0:
+            raise NotSubscribedError(
+                f"client {client_id!r} is not subscribed to {channel!r}", channel
+            )
+        if code == -1:
+            raise ValueError(f"index {value} is outside [0, {head}] for channel {channel!r}")
+        self._call(
+            lambda: self.redis.zadd(keys.index_key(client_id), {channel: int(index)}),
+            "set index",
+        )
+        return int(index)
+
+    def remove_subscriber(self, channel: str, client_id: str) -> bool:
+        """Unsubscribe a client; the last one leaving deletes the channel.
+        False if it was not subscribed."""
+        channel = validate_name(channel)
+        client_id = validate_name(client_id, "client id")
+        was, deleted = self.retry.run(
+            lambda: scripts.UNSUBSCRIBE(self.redis, keys.channel_keys(channel), [client_id]),
+            "remove subscriber",
+        )
+        batch = scripts.Batch()
+        batch.command("zrem", keys.index_key(client_id), channel)
+        if int(deleted):
+            batch.command("zrem", keys.CHANNELS, channel)
+        self._run(batch, "remove subscriber")
+        self._forget_idle_clients([client_id])
+        return bool(int(was))
+
+    def _forget_idle_clients(self, clients: list[str]) -> None:
+        if not clients:
+            return
+        batch = scripts.Batch()
+        for client in clients:
+            batch.command("zcard", keys.index_key(client))
+        idle = [c for c, n in zip(clients, self._run(batch, "clients")) if not int(n)]
+        if idle:
+            self._call(lambda: self.redis.zrem(keys.CLIENTS, *idle), "clients")
+
+    # -- messages ------------------------------------------------------------
+
+    @staticmethod
+    def _read_keys(channel: str) -> list[str]:
+        return [keys.id_key(channel), keys.msg_key(channel), keys.channel_key(channel),
+                keys.read_key(channel)]
+
+    def _with_existence(self, channel: str, what: str, command: str, *args: Any) -> Any:
+        """Run one command on a channel in the same round trip as its existence check."""
+        batch = scripts.Batch()
+        batch.command("exists", *self._read_keys(channel)[:3])
+        batch.command(command, *args)
+        exists, result = self._run(batch, what)
+        if not int(exists):
+            raise ChannelNotFoundError(channel)
+        return result
+
+    def count(self, channel: str) -> int:
+        """How many messages the channel stores now."""
+        channel = validate_name(channel)
+        return int(self._with_existence(channel, "count", "zcard", keys.msg_key(channel)))
+
+    def messages(self, channel: str, after_id: int | None = None, before_id: int | None = None,
+                 limit: int = 50, newest_first: bool = True) -> list[Message]:
+        """Stored messages with ``after_id < id < before_id``; malformed members
+        come back with ``malformed: True`` and their raw text as ``data``."""
+        channel = validate_name(channel)
+        after_id = _non_negative("after_id", after_id)
+        before_id = _non_negative("before_id", before_id)
+        limit = _non_negative("limit", limit)
+        low = "-inf" if after_id is None else f"({after_id}"
+        high = "+inf" if before_id is None else f"({before_id}"
+        if newest_first:
+            rows = self._with_existence(
+                channel, "messages", "zrevrangebyscore", keys.msg_key(channel), high, low,
+                0, limit, True,
+            )
+        else:
+            rows = self._with_existence(
+                channel, "messages", "zrangebyscore", keys.msg_key(channel), low, high,
+                0, limit, True,
+            )
+        return [decode_for_display(member, score) for member, score in rows]
+
+    def prune(self, channel: str, upto_id: int | None = None, older_than: float | None = None,
+              consumed: bool = False, keep_last: int | None = None) -> int:
+        """Delete messages meeting any criterion; returns how many went.
+
+        ``older_than`` is in seconds and inclusive. The id counter never moves.
+        """
+        channel = validate_name(channel)
+        upto_id = _non_negative("upto_id", upto_id)
+        older_than = _non_negative("older_than", older_than, float)
+        keep_last = _non_negative("keep_last", keep_last)
+        if upto_id is None and older_than is None and not consumed and keep_last is None:
+            raise ValueError("prune needs upto_id, older_than, consumed or keep_last")
+        args = [
+            "" if upto_id is None else upto_id,
+            "" if older_than is None else int(older_than * 1000),
+            "1" if consumed else "0",
+            "" if keep_last is None else keep_last,
+        ]
+        return int(self._channel_script(scripts.PRUNE, channel, 3, args, "prune"))
+
+    def set_retention(self, channel: str, max_messages: int | None = None,
+                      max_age: float | None = None) -> int:
+        """Cap a channel by count and/or age in seconds (None: no cap).
+        Applied at once and by every write; returns how many messages went now."""
+        channel = validate_name(channel)
+        max_messages = _non_negative("max_messages", max_messages)
+        max_age = _non_negative("max_age", max_age, float)
+        args = ["" if max_messages is None else max_messages,
+                "" if max_age is None else int(max_age * 1000)]
+        return int(self._channel_script(scripts.RETENTION, channel, 4, args, "set retention"))
+
+    def _channel_script(self, script: scripts.Script, channel: str, nkeys: int,
+                        args: list[Any], what: str) -> Any:
+        try:
+            return self.retry.run(
+                lambda: script(self.redis, keys.channel_keys(channel)[:nkeys], args), what
+            )
+        except ChannelNotFoundError:
+            raise ChannelNotFoundError(channel) from None
+
+    def post(self, channel: str, data: str, src: str = "dashboard", create: bool = False) -> int:
+        """Inject a message as an operator; returns its id. Needs no
+        subscription; an unknown channel is refused unless ``create``."""
+        channel = validate_name(channel)
+        src = validate_name(src, "src")
+        if not isinstance(data, str):
+            raise TypeError(f"data must be a str, not {type(data).__name__}")
+        encoded = encode_batch([data], DEFAULT_MAX_MESSAGE_BYTES)[0]
+        write_keys, args = write_call(
+            channel, [encoded], mode="create" if create else "exists", writer=src, src=src
+        )
+        batch = scripts.Batch()
+        batch.script(scripts.WRITE, write_keys, args)
+        if create:
+            batch.command("zadd", keys.CHANNELS, {channel: 0})
+        try:
+            reply = self._run(batch, "post")[0]
+        except ChannelNotFoundError:
+            raise ChannelNotFoundError(channel) from None
+        return int(reply[0])
+
+
+def _channel_info(name: str, r: list[Any]) -> ChannelInfo:
+    (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
+     unread_ts, last_write, max_messages, max_age_ms, now) = (int(v) for v in r)
+    max_lag = max(0, head - min_index) if subs else 0
+    return ChannelInfo(
+        name=name,
+        head_id=head,
+        message_count=count,
+        oldest_id=_none(oldest_id),
+        newest_id=_none(newest_id),
+        oldest_ts=_none(oldest_ts),
+        newest_ts=_none(newest_ts),
+        subscriber_count=subs,
+        max_lag=max_lag,
+        max_lag_seconds=_age_s(now, unread_ts) if max_lag else 0.0,
+        last_write_ts=_none(last_write),
+        max_messages=_none(max_messages),
+        max_age=None if max_age_ms < 0 else max_age_ms / 1000,
+    )
+
+
+def _broken_channel(name: str, error: str) -> ChannelInfo:
+    return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error)
+
+
+def _subscriber_rows(channel: str, reply: list[Any]) -> Rows[SubscriberInfo]:
+    head, now = int(reply[1]), int(reply[2])
+    rows: Rows[SubscriberInfo] = Rows()
+    flat = reply[3:]
+    for i in range(0, len(flat), 5):
+        client, index, pending, oldest_ts, read_ts = flat[i:i + 5]
+        index, pending = int(index), int(pending)
+        rows.append(SubscriberInfo(
+            channel=channel,
+            client_id=text(client),
+            index=index,
+            lag=max(0, head - index),
+            pending=pending,
+            lag_seconds=_age_s(now, int(oldest_ts)) if pending else 0.0,
+            last_read_ts=_none(read_ts),
+            beyond_head=index > head,
+        ))
+    return rows

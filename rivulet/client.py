@@ -1,0 +1,446 @@
+"""Producers and consumers: connect, subscribe, write, read, commit, listen."""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import redis as redis_py
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import keys, scripts
+from .codec import Message, decode_message, encode_batch, json_literal, text
+from .exceptions import NotSubscribedError, RivuletError
+from .names import validate_name, validate_names
+from .retry import RetryPolicy
+from .wakeup import Wakeup
+
+DEFAULT_URL = "redis://localhost:6379/0"
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+#: How long a write's token is remembered, so a retry after a lost reply is not stored twice.
+DEFAULT_DEDUP_WINDOW_S = 300.0
+
+Inbox = dict[str, list[Message]]
+
+
+class IndexPolicy(str, enum.Enum):
+    """Where a subscription starts reading."""
+
+    EARLIEST = "earliest"  #: before the oldest message still stored
+    CURRENT = "current"  #: this client's stored index; with none, as LATEST
+    LATEST = "latest"  #: after the newest message: only new messages
+
+    @classmethod
+    def parse(cls, value: object) -> IndexPolicy:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.lower())
+            except ValueError:
+                pass
+        valid = ", ".join(repr(p.value) for p in cls)
+        raise ValueError(f"unknown index policy {value!r}; use one of {valid}")
+
+
+def redis_url_from_env() -> str:
+    """``RIVULET_REDIS_URL``, then ``REDIS_URL``, then the local default."""
+    return os.environ.get("RIVULET_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
+
+
+def redis_from_url(url: str | None = None, **redis_args: Any) -> redis_py.Redis:
+    """A redis-py client with redis-py's own retries off: rivulet retries itself."""
+    redis_args.setdefault("socket_connect_timeout", 2.0)
+    redis_args.setdefault("socket_timeout", 10.0)
+    redis_args["retry"] = Retry(NoBackoff(), 0)
+    try:
+        return redis_py.Redis.from_url(url or redis_url_from_env(), **redis_args)
+    except ValueError as error:
+        raise ValueError(f"invalid Redis URL {url!r}: {error}") from None
+
+
+def _timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(value).__name__}")
+    if value != value:  # NaN
+        raise ValueError("timeout must be a number, not NaN")
+    return float(value)
+
+
+def _limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"message_limit must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"message_limit must be at least 1, not {value}")
+    return value
+
+
+class Client:
+    """A producer and consumer with a durable read position in each channel.
+
+    One ``Client`` serves one thread at a time; give each thread its own.
+    Reusing a ``client_id`` resumes that client's subscriptions.
+    """
+
+    def __init__(
+        self,
+        redis: Any = None,
+        *,
+        redis_url: str | None = None,
+        client_id: str | None = None,
+        channel_ids: str | Iterable[str] | None = None,
+        index_policy: IndexPolicy | str = IndexPolicy.CURRENT,
+        auto_commit: bool = True,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        retry: RetryPolicy | None = None,
+        dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S,
+        **redis_args: Any,
+    ) -> None:
+        if redis is not None and (redis_url is not None or redis_args):
+            raise TypeError("pass either a ready redis client or a URL and options, not both")
+        self.client_id = validate_name(
+            uuid.uuid4().hex if client_id is None else client_id, "client id"
+        )
+        if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
+            raise TypeError("max_message_bytes must be an int")
+        if max_message_bytes < 1:
+            raise ValueError("max_message_bytes must be at least 1")
+        self.max_message_bytes = max_message_bytes
+        self.auto_commit = bool(auto_commit)
+        self.retry = retry or RetryPolicy()
+        self.dedup_window_ms = int(dedup_window_s * 1000)
+        self._owns_redis = redis is None
+        self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
+        # channel -> index as last written to (or read from) the rvl:index: mirror;
+        # None until loaded, so a resumed client learns its channels lazily.
+        self._mirror: dict[str, int] | None = None
+        self._wakeup = Wakeup(self.redis)
+        if channel_ids is not None:
+            self.subscribe(channel_ids, index_policy)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release connections. Subscriptions stay in Redis for a later resume."""
+        self._wakeup.close()
+        if self._owns_redis:
+            self.redis.close()
+
+    def ping(self) -> bool:
+        """True when Redis answers; raises :class:`ConnectionError` otherwise."""
+        return bool(self.retry.run(self.redis.ping, "PING"))
+
+    def __repr__(self) -> str:
+        return f"<rivulet.Client {self.client_id!r}>"
+
+    # -- subscriptions -----------------------------------------------------
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """The channels this client reads, as Redis records them (sorted)."""
+        members = self.retry.run(
+            lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1), "subscriptions"
+        )
+        return sorted(text(m) for m in members)
+
+    def subscribe(
+        self,
+        channel_ids: str | Iterable[str],
+        index_policy: IndexPolicy | str = IndexPolicy.CURRENT,
+    ) -> dict[str, int]:
+        """Subscribe to channels, creating them as needed; returns each index.
+
+        ``earliest`` and ``latest`` move an existing index; ``current`` keeps it.
+        """
+        channels = validate_names(channel_ids)
+        policy = IndexPolicy.parse(index_policy)
+        if not channels:
+            return {}
+        batch = scripts.Batch()
+        for channel in channels:
+            batch.script(
+                scripts.SUBSCRIBE, keys.channel_keys(channel)[:3], [self.client_id, policy.value]
+            )
+        batch.command("zadd", keys.CHANNELS, {c: 0 for c in channels})
+        batch.command("zadd", keys.CLIENTS, {self.client_id: 0})
+        results = self._run(batch, "subscribe")
+        indexes = {c: int(results[i]) for i, c in enumerate(channels)}
+        self._write_mirror(indexes)
+        return indexes
+
+    def unsubscribe(self, channel_ids: str | Iterable[str]) -> None:
+        """Drop this client's index in those channels.
+
+        A channel whose last subscriber leaves is deleted with its messages.
+        """
+        channels = validate_names(channel_ids)
+        if not channels:
+            return
+        batch = scripts.Batch()
+        for channel in channels:
+            batch.script(scripts.UNSUBSCRIBE, keys.channel_keys(channel), [self.client_id])
+        batch.command("zrem", keys.index_key(self.client_id), *channels)
+        batch.command("zcard", keys.index_key(self.client_id))
+        results = self._run(batch, "unsubscribe")
+        deleted = [c for i, c in enumerate(channels) if int(results[i][1])]
+        cleanup = scripts.Batch()
+        if deleted:
+            cleanup.command("zrem", keys.CHANNELS, *deleted)
+        if int(results[-1]) == 0:
+            cleanup.command("zrem", keys.CLIENTS, self.client_id)
+        self._run(cleanup, "unsubscribe")
+        if self._mirror is not None:
+            for channel in channels:
+                self._mirror.pop(channel, None)
+
+    # -- writing -----------------------------------------------------------
+
+    def write(self, channel_id: str, messages: str | Sequence[str]) -> list[int]:
+        """Append one message or a batch; returns the ids issued, in order.
+
+        A batch is one round trip and gets contiguous ids. The writer must be
+        subscribed to the channel, which keeps a typo from creating a channel
+        nobody reads.
+
+        :raises NotSubscribedError: this client is not subscribed to the channel.
+        :raises MessageTooLargeError: a message is over ``max_message_bytes``;
+            nothing of the batch is written.
+        """
+        channel = validate_name(channel_id)
+        encoded = encode_batch(messages, self.max_message_bytes)
+        if not encoded:
+            return []
+        write_keys, args = write_call(
+            channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
+            dedup_window_ms=self.dedup_window_ms,
+        )
+        try:
+            first, count, _duplicate = self.retry.run(
+                lambda: scripts.WRITE(self.redis, write_keys, args), "write"
+            )
+        except NotSubscribedError:
+            raise NotSubscribedError(
+                f"client {self.client_id!r} is not subscribed to channel {channel!r}; "
+                "subscribe first", channel,
+            ) from None
+        return list(range(int(first), int(first) + int(count)))
+
+    # -- reading -----------------------------------------------------------
+
+    def read(self, timeout: float = 0, message_limit: int = 512) -> Inbox:
+        """Unread messages by channel, each list oldest first.
+
+        ``timeout`` is in seconds: ``0`` returns at once, ``> 0`` waits up to
+        that long for a message, ``< 0`` waits until one arrives. Waiting is
+        woken by the write itself (pub/sub), not by polling.
+
+        With ``auto_commit`` (the default) the index moves as the messages are
+        fetched: at most once. A read whose reply is lost with a dropped
+        connection has already moved it; use ``auto_commit=False`` and
+        :meth:`commit` for at-least-once processing.
+
+        :raises NotSubscribedError: ``timeout < 0`` with no subscriptions.
+        """
+        wait_s = _timeout(timeout)
+        limit = _limit(message_limit)
+        deadline = None if wait_s < 0 else time.monotonic() + wait_s
+        channels = self._channels()
+        if not channels:
+            if wait_s < 0:
+                raise NotSubscribedError("read(timeout<0) with no subscriptions would never return")
+            if wait_s > 0:
+                time.sleep(wait_s)  # nothing to wait on: no channel can wake us
+            return {}
+        if wait_s == 0:
+            return self._fetch(channels, limit)
+        while True:
+            # Subscribing to wake-ups before looking means a write that lands
+            # between the look and the wait still wakes the wait.
+            self.retry.run(lambda: self._wakeup.watch(channels), "subscribe to wake-ups")
+            inbox = self._fetch(channels, limit)
+            if inbox:
+                return inbox
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return {}
+            self._wakeup.wait(left)
+            channels = self._channels()
+
+    def commit(self, inbox: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, int]:
+        """Mark messages processed (``auto_commit=False``); returns new indexes.
+
+        Each channel's index moves to the highest id in its list, never back.
+        """
+        upto: dict[str, int] = {}
+        for channel, messages in inbox.items():
+            validate_name(channel)
+            ids = [int(m["id"]) for m in messages]
+            if ids:
+                upto[channel] = max(ids)
+        if not upto:
+            return {}
+        batch = scripts.Batch()
+        for channel, last in upto.items():
+            batch.script(scripts.COMMIT, self._read_keys(channel), [self.client_id, last])
+        results = self._run(batch, "commit")
+        indexes: dict[str, int] = {}
+        for (channel, _), (state, index) in zip(upto.items(), results):
+            if not int(state):
+                raise NotSubscribedError(f"not subscribed to {channel!r}", channel)
+            indexes[channel] = int(index)
+        self._write_mirror(indexes)
+        return indexes
+
+    def listen(self, timeout: float = -1, message_limit: int = 512) -> Iterator[tuple[str, Message]]:
+        """Yield ``(channel, message)`` pairs from blocking reads.
+
+        With ``timeout >= 0`` the generator ends after a read that returns
+        nothing. With ``auto_commit=False`` a batch is committed once its last
+        message was yielded and the next is asked for, so a crash mid-batch
+        gets the batch again.
+        """
+        _timeout(timeout)
+        done: Inbox | None = None
+        while True:
+            if done is not None:
+                self.commit(done)
+                done = None
+            inbox = self.read(timeout, message_limit)
+            if not inbox:
+                if timeout >= 0:
+                    return
+                continue
+            for channel, messages in inbox.items():
+                for message in messages:
+                    yield channel, message
+            if not self.auto_commit:
+                done = inbox
+
+    # -- internals ---------------------------------------------------------
+
+    def _run(self, batch: scripts.Batch, what: str) -> list[Any]:
+        return batch.run(self.redis, self.retry, what)
+
+    @staticmethod
+    def _read_keys(channel: str) -> list[str]:
+        return [keys.id_key(channel), keys.msg_key(channel), keys.channel_key(channel),
+                keys.read_key(channel)]
+
+    def _channels(self) -> list[str]:
+        if self._mirror is None:
+            rows = self.retry.run(
+                lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1, withscores=True),
+                "load subscriptions",
+            )
+            self._mirror = {text(m): int(s) for m, s in rows}
+        return list(self._mirror)
+
+    def _write_mirror(self, indexes: Mapping[str, int]) -> None:
+        """Bring the rvl:index: mirror in line with the authority's indexes."""
+        if self._mirror is None:
+            self._channels()
+        assert self._mirror is not None
+        stale = {c: i for c, i in indexes.items() if self._mirror.get(c) != i}
+        if stale:
+            self.retry.run(
+                lambda: self.redis.zadd(keys.index_key(self.client_id), stale), "update index"
+            )
+            self._mirror.update(stale)
+
+    def _fetch(self, channels: list[str], limit: int) -> Inbox:
+        batch = scripts.Batch()
+        commit = "1" if self.auto_commit else "0"
+        for channel in channels:
+            batch.script(scripts.READ, self._read_keys(channel), [self.client_id, limit, commit])
+        results = self._run(batch, "read")
+        inbox: Inbox = {}
+        indexes: dict[str, int] = {}
+        gone: list[str] = []
+        for channel, reply in zip(channels, results):
+            if not int(reply[0]):
+                gone.append(channel)
+                continue
+            indexes[channel] = int(reply[1])
+            flat = reply[2:]
+            messages = [
+                m for m in (decode_message(flat[i], flat[i + 1], channel)
+                            for i in range(0, len(flat), 2))
+                if m is not None
+            ]
+            if messages:
+                inbox[channel] = messages
+        if gone:
+            # Removed by an operator, or the channel was deleted: forget it here too.
+            self.retry.run(
+                lambda: self.redis.zrem(keys.index_key(self.client_id), *gone), "drop subscriptions"
+            )
+            assert self._mirror is not None
+            for channel in gone:
+                self._mirror.pop(channel, None)
+        self._write_mirror(indexes)
+        return inbox
+
+
+def write_call(
+    channel: str,
+    encoded: list[str],
+    *,
+    mode: str,
+    writer: str,
+    src: str,
+    dedup_window_ms: int = int(DEFAULT_DEDUP_WINDOW_S * 1000),
+) -> tuple[list[str], list[str | int]]:
+    """Keys and arguments of one write-script call for pre-encoded messages.
+
+    The token is drawn once here and reused by every retry of the call, so a
+    write whose reply was lost is not stored twice.
+    """
+    token = uuid.uuid4().hex
+    args: list[str | int] = [mode, writer, json_literal(src), token, dedup_window_ms,
+                             keys.wake_channel(channel), *encoded]
+    write_keys = [keys.id_key(channel), keys.msg_key(channel), keys.channel_key(channel),
+                  keys.meta_key(channel), keys.dedup_key(channel), keys.dedup_ids_key(channel)]
+    return write_keys, args
+
+
+def connect(
+    redis_url: str | None = None,
+    client_id: str | None = None,
+    channel_ids: str | Iterable[str] | None = None,
+    index_policy: IndexPolicy | str = IndexPolicy.CURRENT,
+    **options: Any,
+) -> Client:
+    """A :class:`Client` for ``redis_url``.
+
+    The URL defaults to ``$RIVULET_REDIS_URL``, then ``$REDIS_URL``, then
+    ``redis://localhost:6379/0``. Keyword options (``auto_commit``,
+    ``max_message_bytes``, ``retry``, ``dedup_window_s``) go to the client,
+    the rest to redis-py. Nothing is sent until the first call that needs it.
+    """
+    return Client(
+        redis_url=redis_url,
+        client_id=client_id,
+        channel_ids=channel_ids,
+        index_policy=index_policy,
+        **options,
+    )
+
+
+__all__ = ["Client", "IndexPolicy", "RivuletError", "connect", "redis_from_url", "write_call"]

@@ -1,0 +1,116 @@
+"""Exceptions raised by rivulet, and the one table that translates redis-py's.
+
+No redis-py exception leaves the public API: :func:`translate` maps each to a
+:class:`RivuletError` subclass, keeping the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import redis.exceptions as rex
+
+
+class RivuletError(Exception):
+    """Base class of every error rivulet raises."""
+
+
+class ConnectionError(RivuletError):  # noqa: A001 - the seed's name
+    """Redis could not be reached, and the retry budget is spent."""
+
+
+class BackendError(RivuletError):
+    """Redis answered with an error, or holds data rivulet cannot use."""
+
+
+class TimeoutError(BackendError):  # noqa: A001 - the seed's name
+    """Redis did not answer in time, and the retry budget is spent."""
+
+
+class NotSubscribedError(RivuletError):
+    """The client is not subscribed to the channel it wants to use."""
+
+    def __init__(self, message: str, channel: str | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
+
+
+class InvalidNameError(RivuletError, ValueError):
+    """A channel or client id breaks the naming rules (SPEC section 2)."""
+
+    def __init__(self, message: str, name: object = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class MessageTooLargeError(RivuletError, ValueError):
+    """A message's data is over the client's ``max_message_bytes``."""
+
+    def __init__(self, message: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class ChannelNotFoundError(RivuletError, KeyError):
+    """The channel does not exist."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+    def __str__(self) -> str:
+        return f"channel not found: {self.channel!r}"
+
+
+# Error replies our Lua scripts raise start with one of these words.
+SCRIPT_ERRORS: dict[str, type[RivuletError]] = {
+    "RIVULET_NOTSUBSCRIBED": NotSubscribedError,
+    "RIVULET_NOCHANNEL": ChannelNotFoundError,
+    "RIVULET_RANGE": BackendError,
+}
+
+
+def _script_error(error: rex.ResponseError) -> RivuletError | None:
+    text = str(error)
+    # redis-py may prefix the script's own message with "Error running script ...".
+    for prefix, cls in SCRIPT_ERRORS.items():
+        at = text.find(prefix)
+        if at < 0:
+            continue
+        detail = text[at + len(prefix):].strip().split(" script:")[0].strip()
+        if cls is NotSubscribedError:
+            return NotSubscribedError(detail or "not subscribed")
+        if cls is ChannelNotFoundError:
+            return ChannelNotFoundError(detail)
+        return cls(detail)
+    return None
+
+
+def translate(error: Exception) -> RivuletError:
+    """Map a redis-py exception to the rivulet exception that means the same."""
+    if isinstance(error, RivuletError):
+        return error
+    if isinstance(error, rex.TimeoutError):
+        return TimeoutError(f"Redis did not answer in time: {error}")
+    if isinstance(error, rex.ConnectionError):
+        return ConnectionError(f"cannot reach Redis: {error}")
+    if isinstance(error, rex.ResponseError):
+        mapped = _script_error(error)
+        if mapped is not None:
+            return mapped
+        if str(error).startswith("WRONGTYPE") or "WRONGTYPE" in str(error):
+            return BackendError(
+                "a key under rvl: holds a value of the wrong type "
+                f"(written around the library?): {error}"
+            )
+        return BackendError(f"Redis refused the command: {error}")
+    if isinstance(error, rex.RedisError):
+        return BackendError(f"Redis client error: {error}")
+    return BackendError(f"unexpected error talking to Redis: {error!r}")
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures worth retrying: a dropped link, a restarting server."""
+    return isinstance(error, (rex.ConnectionError, rex.TimeoutError)) or (
+        isinstance(error, rex.ResponseError)
+        and str(error).startswith(("LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"))
+    )

@@ -1,0 +1,94 @@
+"""Every Redis key rivulet uses, one function per kind.
+
+The keyspace (SPEC section 2; README.rst has the same table):
+
+========================  ======  ==================================================
+key                       type    holds
+========================  ======  ==================================================
+``rvl:id:{C}``            string  last message id issued in channel C (INCRBY)
+``rvl:msg:{C}``           zset    packed JSON message -> message id
+``rvl:channel:{C}``       zset    client id -> index (last id seen); the authority
+``rvl:index:<client>``    zset    channel id -> index; a mirror of the authority
+``rvl:lock:{C}``          --      reserved by the seed; never taken (scripts are atomic)
+``rvl:meta:{C}``          hash    last_write_ts (ms), max_messages, max_age_ms
+``rvl:read:{C}``          zset    client id -> time of its last read (ms)
+``rvl:dedup:{C}``         zset    write token -> expiry time (ms)
+``rvl:dedupid:{C}``       hash    write token -> first id issued by that write
+``rvl:channels``          zset    channel registry, all scores 0 (lexicographic)
+``rvl:clients``           zset    client registry, all scores 0 (lexicographic)
+``rvl:wake:{C}``          pubsub  wake-up channel, published by every write
+========================  ======  ==================================================
+
+``{C}`` is a Redis Cluster hash tag: every key of one channel hashes to one slot,
+so one Lua script may touch them all.  The two registries are advisory supersets
+kept beside the scripts (they live in other slots).
+"""
+
+from __future__ import annotations
+
+PREFIX = "rvl:"
+CHANNELS = "rvl:channels"
+CLIENTS = "rvl:clients"
+INDEX_PREFIX = "rvl:index:"
+
+# Kinds whose keys carry the channel in a hash tag: `rvl:<kind>:{<channel>}`.
+CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "dedup", "dedupid")
+
+
+def _tagged(kind: str, channel: str) -> str:
+    return f"rvl:{kind}:{{{channel}}}"
+
+
+def id_key(channel: str) -> str:
+    return _tagged("id", channel)
+
+
+def msg_key(channel: str) -> str:
+    return _tagged("msg", channel)
+
+
+def channel_key(channel: str) -> str:
+    return _tagged("channel", channel)
+
+
+def lock_key(channel: str) -> str:
+    return _tagged("lock", channel)
+
+
+def meta_key(channel: str) -> str:
+    return _tagged("meta", channel)
+
+
+def read_key(channel: str) -> str:
+    return _tagged("read", channel)
+
+
+def dedup_key(channel: str) -> str:
+    return _tagged("dedup", channel)
+
+
+def dedup_ids_key(channel: str) -> str:
+    return _tagged("dedupid", channel)
+
+
+def index_key(client_id: str) -> str:
+    return f"{INDEX_PREFIX}{client_id}"
+
+
+def wake_channel(channel: str) -> str:
+    """The pub/sub channel a write publishes to, waking blocked readers."""
+    return _tagged("wake", channel)
+
+
+def channel_keys(channel: str) -> list[str]:
+    """All keys of one channel, in the order every script declares them."""
+    return [_tagged(kind, channel) for kind in CHANNEL_KINDS]
+
+
+def channel_from_key(key: str) -> str | None:
+    """The channel id inside a tagged key, or None if the key is not one of ours."""
+    for kind in CHANNEL_KINDS:
+        head = f"rvl:{kind}:{{"
+        if key.startswith(head) and key.endswith("}"):
+            return key[len(head):-1]
+    return None

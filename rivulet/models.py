@@ -1,0 +1,126 @@
+"""The rows the management API returns: plain dataclasses, and a list that
+renders as an HTML table in Jupyter."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import time
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+#: A subscriber that has not read for this long while behind is "stalled".
+STALL_AFTER_MS = 60_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelInfo:
+    """One channel's size, head and worst subscriber lag."""
+
+    name: str
+    head_id: int
+    message_count: int
+    oldest_id: int | None
+    newest_id: int | None
+    oldest_ts: int | None
+    newest_ts: int | None
+    subscriber_count: int
+    max_lag: int
+    max_lag_seconds: float
+    last_write_ts: int | None
+    max_messages: int | None = None
+    max_age: float | None = None
+    #: Set when Redis holds something under this channel's keys rivulet cannot use.
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def _repr_html_(self) -> str:
+        return Rows([self])._repr_html_()
+
+
+@dataclasses.dataclass(frozen=True)
+class SubscriberInfo:
+    """One client's read position in one channel.
+
+    ``lag - pending`` messages were pruned before this subscriber read them.
+    """
+
+    channel: str
+    client_id: str
+    index: int
+    lag: int
+    pending: int
+    lag_seconds: float
+    last_read_ts: int | None
+    beyond_head: bool
+
+    @property
+    def pruned_unread(self) -> int:
+        return self.lag - self.pending
+
+    def status(self, at_ms: int | None = None) -> str:
+        """``caught up``, ``behind``, ``stalled`` or ``beyond head``."""
+        if self.beyond_head:
+            return "beyond head"
+        if self.lag == 0:
+            return "caught up"
+        at_ms = now_ms() if at_ms is None else at_ms
+        if self.last_read_ts is None or at_ms - self.last_read_ts >= STALL_AFTER_MS:
+            return "stalled"
+        return "behind"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def _repr_html_(self) -> str:
+        return Rows([self])._repr_html_()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientInfo:
+    """A client id, the channels it reads and its index and lag in each."""
+
+    client_id: str
+    channels: dict[str, int]
+    lags: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def max_lag(self) -> int:
+        return max(self.lags.values(), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def _repr_html_(self) -> str:
+        return Rows([self])._repr_html_()
+
+
+class Rows(list[T], Generic[T]):
+    """A list of dataclass rows that Jupyter shows as a table."""
+
+    def __init__(self, rows: Iterable[T] = ()) -> None:
+        super().__init__(rows)
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p><em>no rows</em></p>"
+        first = self[0]
+        if not dataclasses.is_dataclass(first):
+            return f"<pre>{html.escape(repr(list(self)))}</pre>"
+        names = [f.name for f in dataclasses.fields(first)]
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td>{html.escape(str(getattr(row, n)))}</td>" for n in names)
+            + "</tr>"
+            for row in self
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,65 @@
+"""rivulet's one retry layer: jittered exponential backoff over a time budget.
+
+redis-py's own retries are switched off on connections rivulet makes, because
+they re-run a script whose reply was lost without knowing whether it ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from .exceptions import RivuletError, is_transient, translate
+
+log = logging.getLogger("rivulet")
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying when Redis is unreachable or restarting.
+
+    ``budget_s`` bounds the whole call; each pause is drawn uniformly from
+    ``[0, min(max_delay_s, base_delay_s * 2**attempt)]`` ("full jitter"), so
+    many clients coming back at once do not arrive in step.
+    """
+
+    budget_s: float = 8.0
+    base_delay_s: float = 0.05
+    max_delay_s: float = 1.0
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """No retries: the first transient failure is raised."""
+        return cls(budget_s=0.0)
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not crypto
+
+    def run(self, call: Callable[[], T], what: str = "Redis call") -> T:
+        """Run ``call``; retry transient failures until the budget is spent.
+
+        :raises RivuletError: the translation of the last failure.
+        """
+        deadline = time.monotonic() + self.budget_s
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except RivuletError:
+                raise
+            except Exception as error:
+                if not is_transient(error):
+                    raise translate(error) from error
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise translate(error) from error
+                pause = min(left, self.delay(attempt))
+                log.info("%s failed (%s); retrying in %.3fs", what, error, pause)
+                time.sleep(pause)
+                attempt += 1

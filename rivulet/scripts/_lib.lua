@@ -1,0 +1,77 @@
+-- _lib.lua: helpers prepended to every rivulet script when it is loaded.
+-- Each script still declares every key it touches in KEYS.
+
+local unpack = table.unpack or unpack
+
+-- Redis server time in milliseconds: one clock for every producer.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function head_of(id_key)
+  return tonumber(redis.call('GET', id_key) or '0') or 0
+end
+
+-- The "ts" field of a packed message, or nil when the member is not ours.
+local function msg_ts(member)
+  if not member then return nil end
+  return tonumber(string.match(member, '"ts"%s*:%s*(%d+)'))
+end
+
+-- Delete what every current subscriber has read; a channel without
+-- subscribers keeps its messages.
+local function prune_consumed(sub_key, msg_key)
+  local low = redis.call('ZRANGE', sub_key, 0, 0, 'WITHSCORES')
+  if #low == 0 then return 0 end
+  return redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', low[2])
+end
+
+-- The highest id among the oldest run of messages stamped at or before
+-- cutoff_ms (ids and stamps grow together), or nil when there is none.
+local function last_id_at_or_before(msg_key, cutoff_ms)
+  local found = nil
+  local start = 0
+  while true do
+    local page = redis.call('ZRANGE', msg_key, start, start + 99, 'WITHSCORES')
+    if #page == 0 then return found end
+    for i = 1, #page, 2 do
+      local ts = msg_ts(page[i])
+      if ts == nil or ts > cutoff_ms then return found end
+      found = tonumber(page[i + 1])
+    end
+    start = start + 100
+  end
+end
+
+-- Apply a channel's retention caps; returns how many messages went.
+local function enforce_caps(msg_key, meta_key, now)
+  local caps = redis.call('HMGET', meta_key, 'max_messages', 'max_age_ms')
+  local removed = 0
+  local max_messages = tonumber(caps[1])
+  if max_messages then
+    removed = removed + redis.call('ZREMRANGEBYRANK', msg_key, 0, -(max_messages + 1))
+  end
+  local max_age_ms = tonumber(caps[2])
+  if max_age_ms then
+    local upto = last_id_at_or_before(msg_key, now - max_age_ms)
+    if upto then
+      removed = removed + redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', upto)
+    end
+  end
+  return removed
+end
+
+-- Indexes past the head (a recreated channel, a foreign writer) count as the
+-- head; moving them down keeps later writes from being skipped.
+local function clamp_to_head(sub_key, head)
+  local beyond = redis.call('ZRANGEBYSCORE', sub_key, '(' .. head, '+inf')
+  for _, client in ipairs(beyond) do
+    redis.call('ZADD', sub_key, head, client)
+  end
+  return #beyond
+end
+
+local function channel_exists(id_key, msg_key, sub_key)
+  return redis.call('EXISTS', id_key, msg_key, sub_key) > 0
+end

@@ -1,0 +1,17 @@
+-- delete.lua: delete one channel: messages, indexes, counter, everything.
+--
+-- KEYS[1..7] the channel's keys: rvl:id, msg, channel, meta, read, dedup,
+--            dedupid (all {C})
+-- Returns {existed 0|1, client ids that were subscribed...}; the caller
+-- removes the channel from each of those clients' rvl:index: mirrors.
+
+local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
+if not channel_exists(id_key, msg_key, sub_key) then
+  return {0}
+end
+local reply = {1}
+for _, client in ipairs(redis.call('ZRANGE', sub_key, 0, -1)) do
+  reply[#reply + 1] = client
+end
+redis.call('DEL', unpack(KEYS))
+return reply
