@@ -174,11 +174,17 @@ class Admin:
 
         channels, clients = self._call(scan, "rebuild registry")
         batch = scripts.Batch()
-        batch.command("delete", keys.CHANNELS, keys.CLIENTS)
-        if channels:
-            batch.command("zadd", keys.CHANNELS, {c: 0 for c in channels})
-        if clients:
-            batch.command("zadd", keys.CLIENTS, {c: 0 for c in clients})
+        batch.command("zrange", keys.CHANNELS, 0, -1)
+        batch.command("zrange", keys.CLIENTS, 0, -1)
+        listed_channels, listed_clients = self._run(batch, "rebuild registry")
+        batch = scripts.Batch()
+        for registry, found, listed in ((keys.CHANNELS, channels, listed_channels),
+                                        (keys.CLIENTS, clients, listed_clients)):
+            stale = {text(n) for n in listed} - found
+            if stale:
+                batch.command("zrem", registry, *stale)
+            if found:
+                batch.command("zadd", registry, dict.fromkeys(found, 0))
         self._run(batch, "rebuild registry")
         return len(channels)
 

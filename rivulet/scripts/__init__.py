@@ -64,7 +64,7 @@ class Batch:
         """Queue a script call; returns its position in the results."""
         keys, args = list(keys), list(args)
         self._calls.append(
-            (script, lambda pipe: pipe.evalsha(script.sha, len(keys), *keys, *args))
+            (script, lambda pipe: pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args))
         )
         return len(self._calls) - 1
 
