@@ -81,19 +81,27 @@ class RedisServer:
                 break
         else:
             raise RuntimeError("redis-server did not start:\n" + "".join(seen))
-        threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(proc,), daemon=True)
+        self._drainer.start()
 
     @staticmethod
     def _drain(proc: subprocess.Popen[str]) -> None:
+        """Keep the log pipe from filling; close it when the server exits."""
         assert proc.stdout is not None
-        for _ in proc.stdout:
-            pass
+        with proc.stdout:
+            for _ in proc.stdout:
+                pass
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final fsync beyond what appendfsync did."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            self._drainer.join(timeout=10)
         self.proc = None
 
     def restart(self) -> None:
@@ -107,7 +115,7 @@ class RedisServer:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self.proc = None
+        self._reap()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def client(self, **kwargs: Any) -> redis.Redis:
