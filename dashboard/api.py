@@ -1,0 +1,68 @@
+"""The same data as the pages, as JSON; keys are the dataclass field names."""
+
+from __future__ import annotations
+
+from flask import Blueprint, json, request
+from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response
+
+from .backend import admin
+from .params import int_arg, substring_glob
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+#: The most messages one /api/.../messages call returns.
+MAX_MESSAGES = 1000
+
+
+def _json(body: object) -> Response:
+    return Response(json.dumps(body), mimetype="application/json")
+
+
+@bp.get("/channels")
+def channels() -> Response:
+    """``{"channels": [...], "total": N}``; ``q`` filters by substring; ``offset``, ``limit``."""
+    query = request.args.get("q", "").strip()
+    offset = int_arg(request.args, "offset", default=0) or 0
+    limit = int_arg(request.args, "limit")
+    rows, total = admin().channel_page(
+        substring_glob(query) if query else None, offset=offset, limit=limit
+    )
+    return _json({"channels": [row.to_dict() for row in rows], "total": total})
+
+
+@bp.get("/channels/<seg:name>")
+def channel(name: str) -> Response:
+    """``{"channel": {...}, "subscribers": [...]}``."""
+    info = admin().channel(name)
+    subscribers = admin().subscribers(name)
+    return _json({"channel": info.to_dict(), "subscribers": [s.to_dict() for s in subscribers]})
+
+
+@bp.get("/channels/<seg:name>/messages")
+def messages(name: str) -> Response:
+    """``{"messages": [...]}``: ``after_id``, ``before_id``, ``limit``, ``newest_first``."""
+    limit = int_arg(request.args, "limit", default=50, minimum=1) or 50
+    if limit > MAX_MESSAGES:
+        raise BadRequest(f"limit must be at most {MAX_MESSAGES}")
+    order = request.args.get("newest_first", "1").strip().lower()
+    if order not in ("0", "1", "true", "false"):
+        raise BadRequest("newest_first must be 1/0 or true/false")
+    rows = admin().messages(
+        name,
+        after_id=int_arg(request.args, "after_id"),
+        before_id=int_arg(request.args, "before_id"),
+        limit=limit,
+        newest_first=order in ("1", "true"),
+    )
+    return _json({"messages": rows})
+
+
+@bp.get("/clients")
+def clients() -> Response:
+    """``{"clients": [...], "total": N}`` with ``offset``/``limit``."""
+    rows = admin().clients(
+        offset=int_arg(request.args, "offset", default=0) or 0,
+        limit=int_arg(request.args, "limit"),
+    )
+    return _json({"clients": [row.to_dict() for row in rows], "total": admin().client_count()})

@@ -1,0 +1,99 @@
+"""The dashboard's one way to Redis: a shared :class:`rivulet.Admin`.
+
+Views fetch it with :func:`admin`; it lives in ``app.extensions["rivulet"]``.
+The dashboard gives up on Redis sooner than the library does, so a page
+answers 503 within a few seconds instead of hanging on the default budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import Flask, current_app
+
+from rivulet import Admin, RetryPolicy
+from rivulet.client import redis_from_url
+
+#: How long one page keeps retrying an unreachable Redis before answering 503.
+PAGE_RETRY = RetryPolicy(budget_s=2.0, base_delay_s=0.05, max_delay_s=0.5)
+PAGE_CONNECT_TIMEOUT_S = 1.0
+PAGE_SOCKET_TIMEOUT_S = 4.0
+#: /healthz answers within 1 s: one PING, no retries.
+HEALTH_TIMEOUT_S = 0.4
+
+
+@dataclasses.dataclass
+class Backend:
+    """What ``app.extensions["rivulet"]`` holds."""
+
+    url: str
+    admin: Admin
+    health: Admin
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+
+def make_backend(url: str) -> Backend:
+    """Admins for pages (short retry budget) and for /healthz (no retries)."""
+    page_redis = redis_from_url(
+        url,
+        socket_connect_timeout=PAGE_CONNECT_TIMEOUT_S,
+        socket_timeout=PAGE_SOCKET_TIMEOUT_S,
+    )
+    health_redis = redis_from_url(
+        url,
+        socket_connect_timeout=HEALTH_TIMEOUT_S,
+        socket_timeout=HEALTH_TIMEOUT_S,
+    )
+    return Backend(
+        url=url,
+        admin=Admin(page_redis, retry=PAGE_RETRY),
+        health=Admin(health_redis, retry=RetryPolicy.none()),
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Attach the Backend, unless a test already put an Admin in the config."""
+    ready = app.config.get("ADMIN")
+    url = str(app.config["REDIS_URL"])
+    if ready is not None:
+        app.extensions["rivulet"] = Backend(url=url, admin=ready, health=ready)
+    else:
+        app.extensions["rivulet"] = make_backend(url)
+
+
+def backend() -> Backend:
+    found: Backend = current_app.extensions["rivulet"]
+    return found
+
+
+def admin() -> Admin:
+    """The shared Admin of the current app."""
+    return backend().admin
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (in the netloc and the query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable Redis URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            userinfo = f"{user}:***"
+        else:
+            # Some clients read a lone userinfo as the password: hide it too.
+            userinfo = "***"
+        netloc = f"{userinfo}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = [(k, "***" if k.lower() == "password" else v) for k, v in pairs]
+        query = urlencode(masked, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,75 @@
+"""Reading numbers and filters from query strings and forms, with clear 400s."""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
+
+#: Characters fnmatch treats specially; each is put in a one-character class.
+GLOB_SPECIAL = frozenset("*?[")
+
+
+class FormError(ValueError):
+    """A form field holds something the action cannot use; the message says what."""
+
+
+def int_arg(
+    args: MultiDict[str, str], name: str, default: int | None = None, minimum: int = 0
+) -> int | None:
+    """An optional integer query argument; 400 if it is not one."""
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise BadRequest(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def int_field(form: MultiDict[str, str], name: str) -> int | None:
+    """An optional whole number >= 0 from a form; :class:`FormError` if it is not one."""
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FormError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise FormError(f"{name} must be 0 or more, not {value}")
+    return value
+
+
+def seconds_field(form: MultiDict[str, str], name: str) -> float | None:
+    """An optional number of seconds >= 0 from a form."""
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FormError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise FormError(f"{name} must be a finite number of seconds >= 0, not {raw!r}")
+    return value
+
+
+def substring_glob(query: str) -> str:
+    """A glob matching names that contain ``query``, ignoring case.
+
+    Letters become ``[xX]`` classes and glob characters literal ``[*]`` ones, so
+    ``100%`` or ``a*b`` filter for exactly that text.
+    """
+    parts = []
+    for ch in query:
+        lower, upper = ch.lower(), ch.upper()
+        if lower != upper and len(lower) == 1 and len(upper) == 1:
+            parts.append(f"[{lower}{upper}]")
+        elif ch in GLOB_SPECIAL:
+            parts.append(f"[{ch}]")
+        else:
+            parts.append(ch)
+    return "*" + "".join(parts) + "*"

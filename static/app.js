@@ -1,0 +1,132 @@
+// rivulet dashboard: the live-refresh loop and its interval/pause control.
+//
+// Live fragments carry data-live and hx-get. One timer refreshes them all, and
+// the next round is only scheduled once every request of this one has settled,
+// so refreshes never overlap or pile up. Nothing refreshes while the tab is
+// hidden, while paused, or while the person is typing inside a fragment.
+(function () {
+  "use strict";
+
+  var STORE_INTERVAL = "rivulet.refreshSeconds";
+  var STORE_PAUSED = "rivulet.paused";
+  var MIN_SECONDS = 1;
+
+  var control = document.getElementById("live-control");
+  var select = document.getElementById("refresh-interval");
+  var pauseButton = document.getElementById("refresh-pause");
+  var status = document.getElementById("live-status");
+  var timer = null;
+  var running = false;
+
+  function stored(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+
+  function store(key, value) {
+    try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+
+  function seconds() {
+    var fallback = parseFloat(document.body.getAttribute("data-refresh-seconds")) || 2;
+    var chosen = parseFloat(stored(STORE_INTERVAL) || "") || fallback;
+    return Math.max(MIN_SECONDS, chosen);
+  }
+
+  function paused() {
+    return stored(STORE_PAUSED) === "1";
+  }
+
+  function liveElements() {
+    return Array.prototype.slice.call(document.querySelectorAll("[data-live][hx-get]"));
+  }
+
+  function say(text, isError) {
+    if (!status) { return; }
+    status.textContent = text;
+    status.classList.toggle("live-status-error", Boolean(isError));
+  }
+
+  function schedule() {
+    window.clearTimeout(timer);
+    timer = null;
+    if (running || paused() || document.hidden || liveElements().length === 0) { return; }
+    timer = window.setTimeout(refresh, seconds() * 1000);
+  }
+
+  function refresh() {
+    timer = null;
+    if (paused() || document.hidden) { return; }
+    var active = document.activeElement;
+    var targets = liveElements().filter(function (el) {
+      return !(active && active !== document.body && el.contains(active));
+    });
+    running = true;
+    var requests = targets.map(function (el) {
+      return htmx.ajax("GET", el.getAttribute("hx-get"), {
+        source: el, target: el, swap: "outerHTML"
+      });
+    });
+    Promise.allSettled(requests).then(function () {
+      running = false;
+      schedule();
+    });
+  }
+
+  function showControl() {
+    var current = String(seconds());
+    var known = Array.prototype.some.call(select.options, function (o) { return o.value === current; });
+    if (!known) {
+      var option = document.createElement("option");
+      option.value = current;
+      option.textContent = "every " + current + " s";
+      select.appendChild(option);
+    }
+    select.value = current;
+    pauseButton.textContent = paused() ? "Resume" : "Pause";
+    pauseButton.setAttribute("aria-pressed", paused() ? "true" : "false");
+    control.hidden = false;
+  }
+
+  select.addEventListener("change", function () {
+    store(STORE_INTERVAL, select.value);
+    schedule();
+  });
+
+  pauseButton.addEventListener("click", function () {
+    store(STORE_PAUSED, paused() ? "0" : "1");
+    showControl();
+    say(paused() ? "paused" : "", false);
+    schedule();
+  });
+
+  document.addEventListener("visibilitychange", schedule);
+
+  // A refresh that fails keeps the last good table and says why.
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var code = event.detail.xhr ? event.detail.xhr.status : 0;
+    say(code === 503 ? "Redis unreachable: showing older data, retrying"
+                     : "refresh failed (HTTP " + code + "), retrying", true);
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    say("dashboard unreachable: showing older data, retrying", true);
+  });
+  document.body.addEventListener("htmx:timeout", function () {
+    say("refresh timed out, retrying", true);
+  });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    say(paused() ? "paused" : "", false);
+  });
+
+  // Clicking a subscriber's row fills the move/remove form with its id.
+  document.body.addEventListener("click", function (event) {
+    var row = event.target.closest ? event.target.closest("tr[data-client]") : null;
+    var input = document.getElementById("sub-client");
+    if (row && input && !event.target.closest("a")) {
+      input.value = row.getAttribute("data-client");
+    }
+  });
+
+  showControl();
+  if (paused()) { say("paused", false); }
+  schedule();
+})();
