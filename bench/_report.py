@@ -35,7 +35,7 @@ def rst_table(headers: Sequence[str], rows: Table) -> str:
     return "\n".join([rule, head, rule, *body, rule])
 
 
-def environment(redis_version: str) -> dict[str, Any]:
+def environment(redis_version: str, placement: str) -> dict[str, Any]:
     """What the numbers depend on, recorded beside them."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
@@ -46,6 +46,7 @@ def environment(redis_version: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_1m": round(load[0], 2),
+        "placement": placement,
     }
 
 

@@ -78,9 +78,35 @@ def _wait_until_up(proc: subprocess.Popen[bytes], url: str) -> bool:
     return False
 
 
+PLACEMENTS = ("same", "split", "os")
+
+
+def place(placement: str, server_pid: int) -> str:
+    """Pin redis-server and this process (and so its children) to CPUs; say how.
+
+    ``same`` puts both on one CPU: every round trip then costs a context switch, not a
+    cross-CPU wake-up, which on small VMs varies between runs by 2-3x and would swamp
+    the comparison.  ``split`` gives each its own CPU, so each round trip pays a
+    cross-CPU wake-up, somewhat like a network hop.  ``os`` leaves it to the scheduler.
+    """
+    if placement == "os" or not hasattr(os, "sched_setaffinity"):
+        return "os"
+    cpus = sorted(os.sched_getaffinity(0))
+    if placement == "split" and len(cpus) < 2:
+        placement = "same"
+    server_cpus = {cpus[-1]}
+    client_cpus = {cpus[0]} if placement == "split" else server_cpus
+    os.sched_setaffinity(server_pid, server_cpus)
+    os.sched_setaffinity(0, client_cpus)
+    return f"{placement} (server on CPU {cpus[-1]}, clients on CPU {min(client_cpus)})"
+
+
 @contextlib.contextmanager
-def throwaway_server(executable: str | None = None) -> Iterator[str]:
-    """Start redis-server on a free 127.0.0.1 port with persistence off; yield its URL."""
+def throwaway_server(executable: str | None = None) -> Iterator[tuple[str, int]]:
+    """Start redis-server on a free 127.0.0.1 port with persistence off.
+
+    Yields its URL and process id.
+    """
     executable = executable or find_redis_server()
     with tempfile.TemporaryDirectory(prefix="rivulet-bench-") as data_dir:
         for _attempt in range(5):  # another process may take the free port first
@@ -98,7 +124,7 @@ def throwaway_server(executable: str | None = None) -> Iterator[str]:
         else:
             sys.exit(f"could not start {executable}")
         try:
-            yield url
+            yield url, proc.pid
         finally:
             _stop(proc)
 
@@ -128,16 +154,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--rst", action="store_true", help="print an RST table for README.rst")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and operations")
+    parser.add_argument(
+        "--placement", choices=PLACEMENTS, default="same",
+        help="CPUs for the started redis-server and the benchmark: both on one (default, "
+        "steadiest), one each (round trips cross CPUs, like a network hop), or unpinned",
+    )
 
 
 @contextlib.contextmanager
-def server_from_args(args: argparse.Namespace) -> Iterator[str]:
-    """Yield the URL given by ``--redis-url``, else that of a throwaway server."""
+def server_from_args(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """Yield the URL given by ``--redis-url`` (unpinned), else that of a throwaway server
+    placed as ``--placement`` says; and a description of the placement."""
     if args.redis_url:
-        yield args.redis_url
+        yield args.redis_url, "os (server given by --redis-url)"
     else:
-        with throwaway_server(args.redis_server) as url:
-            yield url
+        with throwaway_server(args.redis_server) as (url, pid):
+            yield url, place(args.placement, pid)
 
 
 def server_version(url: str) -> str:

@@ -20,21 +20,44 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Throughput:
-    """``ops`` operations (messages) done in ``seconds``."""
+    """``ops`` operations (messages) done in ``seconds``, and the CPU they took.
+
+    ``client_cpu_s`` is this process's CPU time (user + system, so socket calls
+    count); ``server_cpu_s`` is redis-server's, when the caller measured it.
+    """
 
     ops: int
     seconds: float
+    client_cpu_s: float = math.nan
+    server_cpu_s: float = math.nan
 
     @property
     def rate(self) -> float:
         return self.ops / self.seconds if self.seconds > 0 else math.inf
 
 
-def timed(work: Callable[[], int]) -> Throughput:
-    """Run ``work`` (which returns how many operations it did) and time it."""
+def timed(work: Callable[[], int], server_cpu: Callable[[], float] | None = None) -> Throughput:
+    """Run ``work`` (which returns how many operations it did) and time it.
+
+    ``server_cpu`` reads the server's CPU seconds; it is called outside the timed span.
+    """
+    server_start = server_cpu() if server_cpu else math.nan
+    cpu_start = time.process_time()
     start = time.perf_counter()
     ops = work()
-    return Throughput(ops, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    client_cpu = time.process_time() - cpu_start
+    server = server_cpu() - server_start if server_cpu else math.nan
+    return Throughput(ops, seconds, client_cpu, server)
+
+
+def per_op_us(results: Sequence[Throughput]) -> dict[str, float]:
+    """Median wall, client CPU and server CPU per operation, in microseconds."""
+    return {
+        "wall": statistics.median(r.seconds / r.ops for r in results) * 1e6,
+        "client_cpu": statistics.median(r.client_cpu_s / r.ops for r in results) * 1e6,
+        "server_cpu": statistics.median(r.server_cpu_s / r.ops for r in results) * 1e6,
+    }
 
 
 def interleave(

@@ -131,6 +131,11 @@ class Bench:
         self.client.close()
         self.r.close()
 
+    def server_cpu(self) -> float:
+        """redis-server's CPU seconds so far (all its clients, if it is shared)."""
+        info = self.r.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     def fresh_channel(self) -> str:
         channel = f"bench/{self.run}/{next(self._seq)}"
         self.client.subscribe(channel, index_policy="latest")
@@ -143,14 +148,14 @@ class Bench:
         """Time ``work`` on a fresh channel, dropped afterwards (its last subscriber leaves)."""
         channel = self.fresh_channel()
         try:
-            return _timing.timed(lambda: work(channel))
+            return _timing.timed(lambda: work(channel), self.server_cpu)
         finally:
             self.client.unsubscribe(channel)
 
     def on_stream(self, work: Callable[[Streams], int]) -> _timing.Throughput:
         stream = self.fresh_stream()
         try:
-            return _timing.timed(lambda: work(stream))
+            return _timing.timed(lambda: work(stream), self.server_cpu)
         finally:
             stream.delete()
 
@@ -168,7 +173,9 @@ def throughput_result(
               f"{_report.fmt_rate(b.high)})",
         ratio=_timing.ratio_spread(ours, theirs), target=TARGETS[key],
         raw={"rivulet_rates": [t.rate for t in ours], "baseline_rates": [t.rate for t in theirs],
-             "rivulet": asdict(a), "baseline": asdict(b)},
+             "rivulet": asdict(a), "baseline": asdict(b),
+             "rivulet_us_per_msg": _timing.per_op_us(ours),
+             "baseline_us_per_msg": _timing.per_op_us(theirs)},
     )
 
 
@@ -229,7 +236,7 @@ def bench_drain(b: Bench) -> Result:
                     got += n
                 return got
 
-            return _timing.timed(drain)
+            return _timing.timed(drain, b.server_cpu)
         finally:
             b.client.unsubscribe(channel)
 
@@ -248,7 +255,7 @@ def bench_drain(b: Bench) -> Result:
                     got += n
                 return got
 
-            return _timing.timed(drain)
+            return _timing.timed(drain, b.server_cpu)
         finally:
             stream.delete()
 
@@ -314,13 +321,27 @@ def bench_lock(b: Bench) -> Result:
                 for _ in range(n):
                     locked.write(b.payload)
                 return n
-            return _timing.timed(work)
+            return _timing.timed(work, b.server_cpu)
         finally:
             locked.delete()
 
     a, z = _timing.interleave(lambda: b.on_channel(ours), theirs, b.cfg.rounds)
     return throughput_result("lock", "single writes vs lock design",
                              "SET NX + INCR + ZADD + DEL", a, z)
+
+
+COST_HEADERS = ["benchmark", "side", "wall", "client CPU", "server CPU"]
+
+
+def cost_rows(results: list[Result]) -> list[list[str]]:
+    rows = []
+    for result in results:
+        for side, name in (("rivulet", "rivulet"), ("baseline", result.baseline)):
+            cost = result.raw.get(f"{side}_us_per_msg")
+            if cost:
+                rows.append([result.label, name, *(f"{cost[k]:.1f}" for k in
+                                                   ("wall", "client_cpu", "server_cpu"))])
+    return rows
 
 
 SCENARIOS: dict[str, Callable[[Bench], Result]] = {
@@ -344,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds:
         cfg = Config(**{**asdict(cfg), "rounds": args.rounds})
     results: list[Result] = []
-    with _server.server_from_args(args) as url:
-        env = _report.environment(_server.server_version(url))
+    with _server.server_from_args(args) as (url, placement):
+        env = _report.environment(_server.server_version(url), placement)
         b = Bench(url, cfg)
         try:
             for name in args.only or SCENARIOS:
@@ -365,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"redis-server {env['redis_server']}, redis-py {env['redis_py']}, "
               f"Python {env['python']}, {env['cpus']} CPUs, load {env['loadavg_1m']}, "
-              f"{cfg.rounds} interleaved rounds per side")
+              f"{cfg.rounds} interleaved rounds per side; CPU placement {placement}")
         print(_report.text_table(HEADERS, rows))
+        print("\nwhere the time goes (median microseconds per message; CPU includes syscalls)")
+        print(_report.text_table(COST_HEADERS, cost_rows(results)))
     return 0 if all(r.met for r in results) else 1
 
 
