@@ -1,0 +1,53 @@
+"""The retry layer: transient failures are retried within a budget, others are not."""
+
+from __future__ import annotations
+
+import pytest
+import redis.exceptions as rex
+
+import rivulet
+from rivulet.retry import RetryPolicy
+
+
+class Flaky:
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return "ok"
+
+
+@pytest.mark.parametrize("error", [rex.ConnectionError("down"), rex.TimeoutError("slow"),
+                                   rex.BusyLoadingError("LOADING"),
+                                   rex.ResponseError("LOADING Redis is loading")])
+def test_transient_failures_are_retried(error: Exception) -> None:
+    call = Flaky(3, error)
+    policy = RetryPolicy(budget_s=5, base_delay_s=0.001, max_delay_s=0.002)
+    assert policy.run(call) == "ok"
+    assert call.calls == 4
+
+
+def test_spent_budget_raises_the_translation() -> None:
+    call = Flaky(10**6, rex.ConnectionError("down"))
+    with pytest.raises(rivulet.ConnectionError, match="cannot reach Redis"):
+        RetryPolicy(budget_s=0.05, base_delay_s=0.001, max_delay_s=0.002).run(call)
+    assert call.calls > 1
+    with pytest.raises(rivulet.TimeoutError):
+        RetryPolicy.none().run(Flaky(1, rex.TimeoutError("slow")))
+
+
+def test_other_errors_are_not_retried() -> None:
+    call = Flaky(1, rex.ResponseError("WRONGTYPE Operation against a key"))
+    with pytest.raises(rivulet.BackendError, match="wrong type"):
+        RetryPolicy().run(call)
+    assert call.calls == 1
+
+
+def test_delays_are_jittered_and_capped() -> None:
+    policy = RetryPolicy(base_delay_s=0.1, max_delay_s=0.4)
+    delays = [policy.delay(10) for _ in range(200)]
+    assert all(0 <= d <= 0.4 for d in delays)
+    assert len(set(delays)) > 100
