@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import time
 import uuid
@@ -273,7 +274,7 @@ class Client:
         while True:
             # Subscribing to wake-ups before looking means a write that lands
             # between the look and the wait still wakes the wait.
-            self.retry.run(lambda: self._wakeup.watch(channels), "subscribe to wake-ups")
+            self.retry.run(functools.partial(self._wakeup.watch, channels), "wake-ups")
             inbox = self._fetch(channels, limit)
             if inbox:
                 return inbox
@@ -308,7 +309,9 @@ class Client:
         self._write_mirror(indexes)
         return indexes
 
-    def listen(self, timeout: float = -1, message_limit: int = 512) -> Iterator[tuple[str, Message]]:
+    def listen(
+        self, timeout: float = -1, message_limit: int = 512
+    ) -> Iterator[tuple[str, Message]]:
         """Yield ``(channel, message)`` pairs from blocking reads.
 
         With ``timeout >= 0`` the generator ends after a read that returns

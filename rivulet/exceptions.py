@@ -13,7 +13,7 @@ class RivuletError(Exception):
     """Base class of every error rivulet raises."""
 
 
-class ConnectionError(RivuletError):  # noqa: A001 - the seed's name
+class ConnectionError(RivuletError):  # the seed's name; shadows the builtin on purpose
     """Redis could not be reached, and the retry budget is spent."""
 
 
@@ -21,7 +21,7 @@ class BackendError(RivuletError):
     """Redis answered with an error, or holds data rivulet cannot use."""
 
 
-class TimeoutError(BackendError):  # noqa: A001 - the seed's name
+class TimeoutError(BackendError):  # the seed's name; shadows the builtin on purpose
     """Redis did not answer in time, and the retry budget is spent."""
 
 

@@ -63,9 +63,10 @@ class Batch:
     def script(self, script: Script, keys: Sequence[KeyT], args: Sequence[ArgT]) -> int:
         """Queue a script call; returns its position in the results."""
         keys, args = list(keys), list(args)
-        self._calls.append(
-            (script, lambda pipe: pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args))
-        )
+        # execute_command, not pipe.evalsha: redis-py's cluster pipeline
+        # refuses the evalsha method but routes EVALSHA by its keys.
+        self._calls.append((script, lambda pipe: pipe.execute_command(
+            "EVALSHA", script.sha, len(keys), *keys, *args)))
         return len(self._calls) - 1
 
     def command(self, name: str, *args: Any, **kwargs: Any) -> int:
