@@ -113,13 +113,19 @@ def ratio_spread(a: Sequence[Throughput], b: Sequence[Throughput]) -> Spread:
     return Spread.of([ra.rate / rb.rate for ra, rb in zip(a, b, strict=True)])
 
 
-def repeat(times: int, work: Callable[[], T]) -> tuple[list[float], T]:
-    """Time ``work`` ``times`` times (at least once); each duration (s), last result."""
-    durations: list[float] = []
+def repeat(times: int, work: Callable[[], T]) -> tuple[list[Throughput], T]:
+    """Run ``work`` ``times`` times (at least once), each as one timed operation.
+
+    Returns each run's wall and client CPU time, and the last result.  The garbage
+    collection between runs is outside the timed span.
+    """
+    runs: list[Throughput] = []
     while True:
         gc.collect()
+        cpu_start = time.process_time()
         start = time.perf_counter()
         result = work()
-        durations.append(time.perf_counter() - start)
-        if len(durations) >= times:
-            return durations, result
+        seconds = time.perf_counter() - start
+        runs.append(Throughput(1, seconds, time.process_time() - cpu_start))
+        if len(runs) >= times:
+            return runs, result
