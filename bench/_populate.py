@@ -86,3 +86,15 @@ def describe(data: Dataset) -> dict[str, Any]:
             "subscribers_per_channel": data.subscribers, "messages_per_channel": data.messages,
             "wide_channel_subscribers": data.wide_subscribers,
             "populate_seconds": round(data.seconds, 2)}
+
+
+def remove(url: str, data: Dataset) -> None:
+    """Delete what :func:`populate` made (for a server the benchmark did not start)."""
+    import rivulet
+
+    admin = rivulet.Admin(url)
+    try:
+        for name in [*data.channels, *([data.wide_channel] if data.wide_channel else [])]:
+            admin.delete_channel(name)
+    finally:
+        admin.close()

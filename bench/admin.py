@@ -27,10 +27,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python bench/admin.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import redis
-
-from bench import _populate, _report, _server, _timing
-from bench._roundtrips import Trips, counting_redis
+from bench import _populate, _report, _server
+from bench._meter import HEADERS, Measured, Meter, constant_trips
+from bench._roundtrips import counting_redis
 
 
 @dataclass(frozen=True)
@@ -49,58 +48,7 @@ QUICK = Config(channels=2_000, subscribers=5, messages=20, wide_subscribers=1000
                repeats=10, scan_repeats=2)
 
 
-@dataclass
-class Measured:
-    """One operation: its rows, every duration, and the round trips of one call."""
-
-    name: str
-    rows: int
-    durations_s: list[float]
-    round_trips: int
-    commands: int
-    server_cpu_s: float  # per call, averaged
-    client_cpu_s: float  # per call, averaged
-
-    def cells(self) -> list[str]:
-        spread = _timing.Spread.of(self.durations_s)
-        return [self.name, f"{self.rows:,}", _report.fmt_ms(spread.median),
-                f"{_report.fmt_ms(spread.low)}-{_report.fmt_ms(spread.high)}",
-                str(self.round_trips), f"{self.commands:,}",
-                _report.fmt_ms(self.client_cpu_s), _report.fmt_ms(self.server_cpu_s)]
-
-
-HEADERS = ["operation", "rows", "median ms", "range ms", "round trips", "commands",
-           "client CPU ms", "server CPU ms"]
-
-
-class Meter:
-    """Times calls and counts their round trips; reads the server's CPU on the side."""
-
-    def __init__(self, url: str, trips: Trips) -> None:
-        self.trips = trips
-        self._info = redis.Redis.from_url(url)  # not counted: a separate client
-
-    def server_cpu(self) -> float:
-        info = self._info.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-    def measure(self, name: str, call: Callable[[], Sized], repeats: int) -> Measured:
-        call()  # warm: load scripts, open the connection
-        with self.trips.measure() as one:
-            rows = len(call())
-        server_start = self.server_cpu()
-        runs, _ = _timing.repeat(repeats, call)
-        # Averaged over the runs: INFO's own cost is noise next to a run's.
-        server_cpu = (self.server_cpu() - server_start) / repeats
-        client_cpu = sum(r.client_cpu_s for r in runs) / repeats
-        return Measured(name, rows, [r.seconds for r in runs], one.round_trips, one.commands,
-                        server_cpu, client_cpu)
-
-    def close(self) -> None:
-        self._info.close()
-
-
-def run(url: str, cfg: Config) -> tuple[list[Measured], dict[str, Any]]:
+def run(url: str, cfg: Config, keep_data: bool) -> tuple[list[Measured], dict[str, Any]]:
     import rivulet
 
     data = _populate.populate(url, cfg.channels, cfg.subscribers, cfg.messages,
@@ -125,32 +73,30 @@ def run(url: str, cfg: Config) -> tuple[list[Measured], dict[str, Any]]:
         return rows
 
     narrow = data.channels[len(data.channels) // 2]
+    few, many = max(3, cfg.repeats // 5), cfg.repeats
     results = [
-        meter.measure("channel page: channels(limit=50) + channel_count()", page(50),
-                      cfg.repeats),
-        meter.measure("channel page: channel_page(limit=50)", channel_page, cfg.repeats),
-        meter.measure("same, 10 rows", page(10), cfg.repeats),
-        meter.measure("same, 1,000 rows", page(1000), max(3, cfg.repeats // 5)),
+        meter.measure("channel page: channels(limit=50) + channel_count()", page(50), len,
+                      many, group="page"),
+        meter.measure("channel page: channel_page(limit=50)", channel_page, len, many),
+        meter.measure("same as the first, 10 rows", page(10), len, many, group="page"),
+        meter.measure("same as the first, 1,000 rows", page(1000), len, few, group="page"),
     ]
     if data.wide_channel:
         wide = data.wide_channel
-        results.append(meter.measure(f"subscribers() of a channel with {cfg.wide_subscribers:,}",
-                                     lambda: admin.subscribers(wide), cfg.repeats))
+        results.append(meter.measure(
+            f"subscribers() of a channel with {cfg.wide_subscribers:,}",
+            lambda: admin.subscribers(wide), len, many, group="subscribers"))
     results.append(meter.measure(f"subscribers() of a channel with {cfg.subscribers}",
-                                 lambda: admin.subscribers(narrow), cfg.repeats))
-    results.append(meter.measure("full lag scan: channels()", admin.channels, cfg.scan_repeats))
+                                 lambda: admin.subscribers(narrow), len, many,
+                                 group="subscribers"))
+    results.append(meter.measure("full lag scan: channels()", admin.channels, len,
+                                 cfg.scan_repeats))
     meter.close()
     admin.close()
     r.close()
+    if not keep_data:  # a server we did not start: leave it as we found it
+        _populate.remove(url, data)
     return results, _populate.describe(data)
-
-
-def constant_trips(results: list[Measured]) -> bool:
-    """True when each call made as many round trips at every size measured."""
-    pages = {m.round_trips for m in results if m.name.startswith(("channel page: channels",
-                                                                  "same,"))}
-    subs = {m.round_trips for m in results if m.name.startswith("subscribers()")}
-    return len(pages) == 1 and len(subs) <= 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     with _server.server_from_args(args) as (url, placement):
         env = _report.environment(_server.server_version(url), placement)
         print("populating ...", file=sys.stderr, flush=True)
-        results, dataset = run(url, cfg)
+        results, dataset = run(url, cfg, keep_data=not args.redis_url)
     rows = [m.cells() for m in results]
     constant = constant_trips(results)
     if args.json:

@@ -141,6 +141,14 @@ class Bench:
         self.client.subscribe(channel, index_policy="latest")
         return channel
 
+    def leave(self, channel: str, *others: str) -> None:
+        """Unsubscribe this client and ``others`` (client ids): the channel is deleted."""
+        import rivulet
+
+        for client_id in others:
+            rivulet.Client(redis=self.r, client_id=client_id).unsubscribe(channel)
+        self.client.unsubscribe(channel)
+
     def fresh_stream(self) -> Streams:
         return Streams(self.r, f"bench:stream:{self.run}:{next(self._seq)}", self.src)
 
@@ -268,7 +276,8 @@ def bench_wake(b: Bench) -> Result:
     cfg = b.cfg
     channel = b.fresh_channel()  # the writer must be subscribed to write
     stream = b.fresh_stream()
-    ours = Reader("rivulet", b.url, channel, f"{b.src}-reader")
+    reader_id = f"{b.src}-reader"
+    ours = Reader("rivulet", b.url, channel, reader_id)
     theirs = Reader("streams", b.url, stream.key, "")
 
     def write_ours(data: str) -> object:
@@ -283,7 +292,7 @@ def bench_wake(b: Bench) -> Result:
     finally:
         ours.stop(write_ours)
         theirs.stop(stream.xadd)
-        b.client.unsubscribe(channel)
+        b.leave(channel, reader_id)  # the reader's process is gone; its subscription is not
         stream.delete()
     pooled_a = [x for round_ in a for x in round_]
     pooled_z = [x for round_ in z for x in round_]

@@ -1,0 +1,79 @@
+"""Time a call, count its Redis round trips, and read the server's CPU beside it.
+
+Shared by the management API and dashboard benchmarks: each operation is warmed up
+once, counted once, then timed ``repeats`` times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import redis
+
+from bench import _report, _timing
+from bench._roundtrips import Trips
+
+T = TypeVar("T")
+
+HEADERS = ["operation", "rows", "median ms", "range ms", "round trips", "commands",
+           "client CPU ms", "server CPU ms"]
+
+
+@dataclass
+class Measured:
+    """One operation: its rows, every duration, and the round trips of one call."""
+
+    name: str
+    rows: int
+    durations_s: list[float]
+    round_trips: int
+    commands: int
+    server_cpu_s: float  # per call, averaged over the repeats
+    client_cpu_s: float  # per call, averaged over the repeats
+    group: str = ""  # calls in one group must make the same number of round trips
+
+    def cells(self) -> list[str]:
+        spread = _timing.Spread.of(self.durations_s)
+        return [self.name, f"{self.rows:,}", _report.fmt_ms(spread.median),
+                f"{_report.fmt_ms(spread.low)}-{_report.fmt_ms(spread.high)}",
+                str(self.round_trips), f"{self.commands:,}",
+                _report.fmt_ms(self.client_cpu_s), _report.fmt_ms(self.server_cpu_s)]
+
+
+class Meter:
+    """Measures calls made through the client whose round trips ``trips`` counts."""
+
+    def __init__(self, url: str, trips: Trips) -> None:
+        self.trips = trips
+        self._info = redis.Redis.from_url(url)  # a separate client: its INFO is not counted
+
+    def server_cpu(self) -> float:
+        info = self._info.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def measure(self, name: str, call: Callable[[], T], rows: Callable[[T], int],
+                repeats: int, group: str = "") -> Measured:
+        call()  # warm: load scripts, open connections
+        with self.trips.measure() as one:
+            row_count = rows(call())
+        server_start = self.server_cpu()
+        runs, _ = _timing.repeat(repeats, call)
+        # Averaged over the runs: INFO's own cost is noise next to a run's.
+        server_cpu = (self.server_cpu() - server_start) / repeats
+        client_cpu = sum(r.client_cpu_s for r in runs) / repeats
+        return Measured(name, row_count, [r.seconds for r in runs], one.round_trips,
+                        one.commands, server_cpu, client_cpu, group)
+
+    def close(self) -> None:
+        self._info.close()
+
+
+def constant_trips(results: list[Measured]) -> bool:
+    """True when the calls of each group made the same number of round trips."""
+    groups: dict[str, set[int]] = {}
+    for m in results:
+        if m.group:
+            groups.setdefault(m.group, set()).add(m.round_trips)
+    return all(len(trips) == 1 for trips in groups.values())
