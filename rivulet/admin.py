@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -78,12 +79,16 @@ class Admin:
 
     def _names(self, match: str | None) -> list[str]:
         """Registry names matching a glob, sorted; one round trip."""
-        low, high = "-", "+"
+        low: str | bytes = "-"
+        high: str | bytes = "+"
         if match:
-            literal = _GLOB_SPECIAL.split(match, 1)[0]
+            literal = _GLOB_SPECIAL.split(match, 1)[0].encode("utf-8")
             if literal:
-                # Narrow the lexicographic range to the glob's literal prefix.
-                low, high = f"[{literal}", f"[{literal}\U0010ffff"
+                # Narrow the range to names starting with the glob's literal
+                # prefix: [prefix, prefix with its last byte raised). UTF-8
+                # never holds 0xFF, so the raised byte stays a byte.
+                low = b"[" + literal
+                high = b"(" + literal[:-1] + bytes([literal[-1] + 1])
         raw = self._call(lambda: self.redis.zrangebylex(keys.CHANNELS, low, high), "list channels")
         names = [text(n) for n in raw]
         if match:
@@ -225,21 +230,28 @@ class Admin:
         batch = scripts.Batch()
         for client in ids:
             batch.command("zrange", keys.index_key(client), 0, -1, withscores=True)
+        replies = self._run(batch, "list clients", strict=False)
         indexes = [
-            {text(m): int(s) for m, s in rows} for rows in self._run(batch, "list clients")
+            {} if isinstance(rows, RivuletError) else {text(m): int(s) for m, s in rows}
+            for rows in replies
         ]
         channels = sorted({c for idx in indexes for c in idx})
         heads_batch = scripts.Batch()
         for channel in channels:
             heads_batch.command("get", keys.id_key(channel))
         heads = {
-            c: int(h or 0) for c, h in zip(channels, self._run(heads_batch, "list clients"))
+            c: int(h) if isinstance(h, (bytes, str)) and h.isdigit() else 0
+            for c, h in zip(channels, self._run(heads_batch, "list clients", strict=False))
         }
-        return Rows(
-            ClientInfo(client, idx, {c: max(0, heads[c] - i) for c, i in idx.items()})
-            for client, idx in zip(ids, indexes)
-            if idx
-        )
+        rows: Rows[ClientInfo] = Rows()
+        for client, idx, reply in zip(ids, indexes, replies):
+            if isinstance(reply, RivuletError):
+                rows.append(ClientInfo(client, {}, {}, error=str(reply)))
+            elif idx:
+                rows.append(
+                    ClientInfo(client, idx, {c: max(0, heads[c] - i) for c, i in idx.items()})
+                )
+        return rows
 
     def client_count(self) -> int:
         """How many clients the registry lists (some may have left every channel)."""
@@ -286,10 +298,12 @@ class Admin:
         False if it was not subscribed."""
         channel = validate_name(channel)
         client_id = validate_name(client_id, "client id")
-        was, deleted = self.retry.run(
+        was, deleted, existed = self.retry.run(
             lambda: scripts.UNSUBSCRIBE(self.redis, keys.channel_keys(channel), [client_id]),
             "remove subscriber",
         )
+        if not int(existed):
+            raise ChannelNotFoundError(channel)
         batch = scripts.Batch()
         batch.command("zrem", keys.index_key(client_id), channel)
         if int(deleted):
@@ -401,7 +415,8 @@ class Admin:
             raise TypeError(f"data must be a str, not {type(data).__name__}")
         encoded = encode_batch([data], DEFAULT_MAX_MESSAGE_BYTES)[0]
         write_keys, args = write_call(
-            channel, [encoded], mode="create" if create else "exists", writer=src, src=src
+            channel, [encoded], mode="create" if create else "exists", writer=src, src=src,
+            token=uuid.uuid4().hex,
         )
         batch = scripts.Batch()
         batch.script(scripts.WRITE, write_keys, args)

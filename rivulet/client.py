@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import os
 import time
 import uuid
@@ -24,8 +25,6 @@ from .wakeup import Wakeup
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
-#: How long a write's token is remembered, so a retry after a lost reply is not stored twice.
-DEFAULT_DEDUP_WINDOW_S = 300.0
 
 Inbox = dict[str, list[Message]]
 
@@ -100,7 +99,6 @@ class Client:
         auto_commit: bool = True,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy | None = None,
-        dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S,
         **redis_args: Any,
     ) -> None:
         if redis is not None and (redis_url is not None or redis_args):
@@ -115,7 +113,9 @@ class Client:
         self.max_message_bytes = max_message_bytes
         self.auto_commit = bool(auto_commit)
         self.retry = retry or RetryPolicy()
-        self.dedup_window_ms = int(dedup_window_s * 1000)
+        # Write tokens: unique per call, and per process even for a reused id.
+        self._token_prefix = os.urandom(6).hex() + ":"
+        self._writes = itertools.count()
         self._owns_redis = redis is None
         self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
         # channel -> index as last written to (or read from) the rvl:index: mirror;
@@ -230,7 +230,7 @@ class Client:
             return []
         write_keys, args = write_call(
             channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
-            dedup_window_ms=self.dedup_window_ms,
+            token=f"{self._token_prefix}{next(self._writes)}",
         )
         try:
             first, count, _duplicate = self.retry.run(
@@ -381,12 +381,8 @@ class Client:
                 gone.append(channel)
                 continue
             indexes[channel] = int(reply[1])
-            flat = reply[2:]
-            messages = [
-                m for m in (decode_message(flat[i], flat[i + 1], channel)
-                            for i in range(0, len(flat), 2))
-                if m is not None
-            ]
+            messages = [m for m in (decode_message(raw, channel) for raw in reply[2:])
+                        if m is not None]
             if messages:
                 inbox[channel] = messages
         if gone:
@@ -402,25 +398,16 @@ class Client:
 
 
 def write_call(
-    channel: str,
-    encoded: list[str],
-    *,
-    mode: str,
-    writer: str,
-    src: str,
-    dedup_window_ms: int = int(DEFAULT_DEDUP_WINDOW_S * 1000),
-) -> tuple[list[str], list[str | int]]:
+    channel: str, encoded: list[str], *, mode: str, writer: str, src: str, token: str
+) -> tuple[list[str], list[str]]:
     """Keys and arguments of one write-script call for pre-encoded messages.
 
-    The token is drawn once here and reused by every retry of the call, so a
-    write whose reply was lost is not stored twice.
+    The caller draws ``token`` once per call and every retry of the call
+    reuses it, so a write whose reply was lost is not stored twice. The
+    script remembers each writer's last token per channel.
     """
-    token = uuid.uuid4().hex
-    args: list[str | int] = [mode, writer, json_literal(src), token, dedup_window_ms,
-                             keys.wake_channel(channel), *encoded]
-    write_keys = [keys.id_key(channel), keys.msg_key(channel), keys.channel_key(channel),
-                  keys.meta_key(channel), keys.dedup_key(channel), keys.dedup_ids_key(channel)]
-    return write_keys, args
+    return (keys.channel_keys(channel)[:4],
+            [mode, writer, json_literal(src), token, keys.wake_channel(channel), *encoded])
 
 
 def connect(
@@ -434,7 +421,7 @@ def connect(
 
     The URL defaults to ``$RIVULET_REDIS_URL``, then ``$REDIS_URL``, then
     ``redis://localhost:6379/0``. Keyword options (``auto_commit``,
-    ``max_message_bytes``, ``retry``, ``dedup_window_s``) go to the client,
+    ``max_message_bytes``, ``retry``) go to the client,
     the rest to redis-py. Nothing is sent until the first call that needs it.
     """
     return Client(

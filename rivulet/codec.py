@@ -62,19 +62,17 @@ def encode_batch(messages: object, max_bytes: int) -> list[str]:
     return encoded
 
 
-def decode_message(member: Any, message_id: Any, channel: str) -> Message | None:
+def decode_message(member: Any, channel: str) -> Message | None:
     """A stored member as a message dict; None (and a warning) when malformed."""
-    raw = text(member)
     try:
-        message = json.loads(raw)
-        if not isinstance(message, dict) or not isinstance(message.get("data"), str):
+        message = json.loads(member)
+        if (not isinstance(message, dict) or not isinstance(message.get("data"), str)
+                or not isinstance(message.get("id"), int)):
             raise ValueError("not a rivulet message object")
     except ValueError as error:
-        log.warning(
-            "skipping malformed message %s in channel %r: %s", text(message_id), channel, error
-        )
+        log.warning("skipping malformed message in channel %r: %s: %.80r",
+                    channel, error, text(member))
         return None
-    message["id"] = int(float(message_id))
     return message
 
 

@@ -9,7 +9,8 @@ key                       type    holds
 ``rvl:msg:{C}``           zset    packed JSON message -> message id
 ``rvl:channel:{C}``       zset    client id -> index (last id seen); the authority
 ``rvl:index:<client>``    zset    channel id -> index; a mirror of the authority
-``rvl:lock:{C}``          --      reserved by the seed; never taken (scripts are atomic)
+``rvl:lock:{C}``          --      reserved by the seed; never taken (scripts are atomic),
+                                  deleted with the channel all the same
 ``rvl:meta:{C}``          hash    last_write_ts (ms), max_messages, max_age_ms
 ``rvl:read:{C}``          zset    client id -> time of its last read (ms)
 ``rvl:dedup:{C}``         zset    write token -> expiry time (ms)
@@ -26,13 +27,15 @@ kept beside the scripts (they live in other slots).
 
 from __future__ import annotations
 
+import functools
+
 PREFIX = "rvl:"
 CHANNELS = "rvl:channels"
 CLIENTS = "rvl:clients"
 INDEX_PREFIX = "rvl:index:"
 
 # Kinds whose keys carry the channel in a hash tag: `rvl:<kind>:{<channel>}`.
-CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "dedup", "dedupid")
+CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "lock")
 
 
 def _tagged(kind: str, channel: str) -> str:
@@ -63,14 +66,6 @@ def read_key(channel: str) -> str:
     return _tagged("read", channel)
 
 
-def dedup_key(channel: str) -> str:
-    return _tagged("dedup", channel)
-
-
-def dedup_ids_key(channel: str) -> str:
-    return _tagged("dedupid", channel)
-
-
 def index_key(client_id: str) -> str:
     return f"{INDEX_PREFIX}{client_id}"
 
@@ -80,9 +75,15 @@ def wake_channel(channel: str) -> str:
     return _tagged("wake", channel)
 
 
+@functools.lru_cache(maxsize=4096)
+def _channel_keys(channel: str) -> tuple[str, ...]:
+    return tuple(_tagged(kind, channel) for kind in CHANNEL_KINDS)
+
+
 def channel_keys(channel: str) -> list[str]:
-    """All keys of one channel, in the order every script declares them."""
-    return [_tagged(kind, channel) for kind in CHANNEL_KINDS]
+    """All keys of one channel, in the order every script declares them
+    (id, msg, channel, meta, read, lock)."""
+    return list(_channel_keys(channel))
 
 
 def channel_from_key(key: str) -> str | None:

@@ -91,6 +91,8 @@ class ClientInfo:
     client_id: str
     channels: dict[str, int]
     lags: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Set when the client's rvl:index: key holds something rivulet cannot use.
+    error: str | None = None
 
     @property
     def max_lag(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from .exceptions import InvalidNameError
@@ -17,6 +18,22 @@ def validate_name(name: object, what: str = "channel id") -> str:
     """
     if not isinstance(name, str):
         raise InvalidNameError(f"{what} must be a str, not {type(name).__name__}", name)
+    if not _known_good(name):
+        _check(name, what)
+    return name
+
+
+@functools.lru_cache(maxsize=4096)
+def _known_good(name: str) -> bool:
+    # Writers name the same few channels over and over: check each once.
+    try:
+        _check(name, "name")
+    except InvalidNameError:
+        return False
+    return True
+
+
+def _check(name: str, what: str) -> None:
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise InvalidNameError(
             f"{what} must be 1 to {MAX_NAME_LENGTH} characters long, not {len(name)}", name
@@ -30,7 +47,6 @@ def validate_name(name: object, what: str = "channel id") -> str:
             raise InvalidNameError(f"{what} may not contain control characters: {name!r}", name)
         if 0xD800 <= ord(ch) <= 0xDFFF:
             raise InvalidNameError(f"{what} is not valid Unicode text: {name!r}", name)
-    return name
 
 
 def validate_names(names: object, what: str = "channel id") -> list[str]:

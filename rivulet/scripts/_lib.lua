@@ -44,15 +44,12 @@ local function last_id_at_or_before(msg_key, cutoff_ms)
   end
 end
 
--- Apply a channel's retention caps; returns how many messages went.
-local function enforce_caps(msg_key, meta_key, now)
-  local caps = redis.call('HMGET', meta_key, 'max_messages', 'max_age_ms')
+-- Apply retention caps (nil: no cap); returns how many messages went.
+local function apply_caps(msg_key, max_messages, max_age_ms, now)
   local removed = 0
-  local max_messages = tonumber(caps[1])
   if max_messages then
     removed = removed + redis.call('ZREMRANGEBYRANK', msg_key, 0, -(max_messages + 1))
   end
-  local max_age_ms = tonumber(caps[2])
   if max_age_ms then
     local upto = last_id_at_or_before(msg_key, now - max_age_ms)
     if upto then

@@ -1,7 +1,7 @@
 -- delete.lua: delete one channel: messages, indexes, counter, everything.
 --
--- KEYS[1..7] the channel's keys: rvl:id, msg, channel, meta, read, dedup,
---            dedupid (all {C})
+-- KEYS[1..6] the channel's keys: rvl:id, msg, channel, meta, read, lock
+--            (all {C})
 -- Returns {existed 0|1, client ids that were subscribed...}; the caller
 -- removes the channel from each of those clients' rvl:index: mirrors.
 

@@ -8,9 +8,9 @@
 -- ARGV[1] client id
 -- ARGV[2] most messages to return
 -- ARGV[3] "1" to advance the index past what is returned, "0" not to
--- Returns {state, index, member1, id1, member2, id2, ...}: state 0 when the
--- client is not subscribed (nothing else follows), 1 otherwise; index is the
--- client's index after this call.
+-- Returns {state, index, member1, member2, ...} oldest first: state 0 when
+-- the client is not subscribed (nothing else follows), 1 otherwise; index is
+-- the client's index after this call.
 
 local id_key, msg_key, sub_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local client, limit, commit = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
@@ -25,10 +25,9 @@ if index > head then
   redis.call('ZADD', sub_key, index, client)
 end
 
-local rows = redis.call('ZRANGEBYSCORE', msg_key, '(' .. index, '+inf',
-  'WITHSCORES', 'LIMIT', 0, limit)
+local rows = redis.call('ZRANGEBYSCORE', msg_key, '(' .. index, '+inf', 'LIMIT', 0, limit)
 if commit and #rows > 0 then
-  index = tonumber(rows[#rows])
+  index = tonumber(redis.call('ZSCORE', msg_key, rows[#rows]))
   redis.call('ZADD', sub_key, index, client)
   prune_consumed(sub_key, msg_key)
 end

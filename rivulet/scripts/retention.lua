@@ -21,4 +21,4 @@ for i = 1, 2 do
     redis.call('HSET', meta_key, fields[i], ARGV[i])
   end
 end
-return enforce_caps(msg_key, meta_key, now_ms())
+return apply_caps(msg_key, tonumber(ARGV[1]), tonumber(ARGV[2]), now_ms())

@@ -1,22 +1,26 @@
 -- unsubscribe.lua: remove a client's index from one channel; when the last
 -- subscriber leaves, delete the channel.
 --
--- KEYS[1..7] the channel's keys: rvl:id, msg, channel, meta, read, dedup,
---            dedupid (all {C})
+-- KEYS[1..6] the channel's keys: rvl:id, msg, channel, meta, read, lock
+--            (all {C})
 -- ARGV[1] client id
--- Returns {was_subscribed 0|1, channel_deleted 0|1}.
+-- Returns {was_subscribed 0|1, channel_deleted 0|1, channel_existed 0|1}.
 
-local sub_key, msg_key, read_key = KEYS[3], KEYS[2], KEYS[5]
+local msg_key, sub_key, meta_key, read_key = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local client = ARGV[1]
 
+if not channel_exists(KEYS[1], msg_key, sub_key) then
+  return {0, 0, 0}
+end
 local removed = redis.call('ZREM', sub_key, client)
 redis.call('ZREM', read_key, client)
+redis.call('HDEL', meta_key, 'w:' .. client)
 if removed == 0 then
-  return {0, 0}
+  return {0, 0, 1}
 end
 if redis.call('ZCARD', sub_key) == 0 then
   redis.call('DEL', unpack(KEYS))
-  return {1, 1}
+  return {1, 1, 1}
 end
 prune_consumed(sub_key, msg_key)
-return {1, 0}
+return {1, 0, 1}

@@ -395,11 +395,14 @@ def test_a_removed_subscription_is_forgotten_by_the_client(make_client: Any,
 
 def test_a_retried_write_is_not_stored_twice(backend: Any) -> None:
     rivulet.Client(redis=backend, client_id="w", channel_ids="ch")
-    write_keys, args = write_call("ch", ['"x"'], mode="sub", writer="w", src="w")
+    write_keys, args = write_call("ch", ['"x"'], mode="sub", writer="w", src="w", token="t1")
     assert scripts.WRITE(backend, write_keys, args) == [1, 1, 0]
     # The same call again, as after a lost reply: same ids, flagged duplicate.
     assert scripts.WRITE(backend, write_keys, args) == [1, 1, 1]
     assert stored(backend, "ch") == [1]
+    # The writer's next write has a new token and is stored.
+    write_keys, args = write_call("ch", ['"y"'], mode="sub", writer="w", src="w", token="t2")
+    assert scripts.WRITE(backend, write_keys, args) == [2, 1, 0]
 
 
 def test_caps_are_enforced_by_writes(make_client: Any, admin: rivulet.Admin,
