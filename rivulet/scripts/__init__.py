@@ -59,10 +59,12 @@ class Batch:
 
     def __init__(self) -> None:
         self._calls: list[tuple[Script | None, Callable[[Any], Any]]] = []
+        self._only_script: tuple[Script, list[KeyT], list[ArgT]] | None = None
 
     def script(self, script: Script, keys: Sequence[KeyT], args: Sequence[ArgT]) -> int:
         """Queue a script call; returns its position in the results."""
         keys, args = list(keys), list(args)
+        self._only_script = (script, keys, args) if not self._calls else None
         # execute_command, not pipe.evalsha: redis-py's cluster pipeline
         # refuses the evalsha method but routes EVALSHA by its keys.
         self._calls.append((script, lambda pipe: pipe.execute_command(
@@ -71,6 +73,7 @@ class Batch:
 
     def command(self, name: str, *args: Any, **kwargs: Any) -> int:
         """Queue a plain command (``pipe.<name>(*args, **kwargs)``); returns its position."""
+        self._only_script = None
         self._calls.append((None, lambda pipe: getattr(pipe, name)(*args, **kwargs)))
         return len(self._calls) - 1
 
@@ -81,6 +84,13 @@ class Batch:
         """Run everything; each result is a value or the exception it raised."""
         if not self._calls:
             return []
+        if self._only_script is not None:
+            # One script call needs no pipeline (and its Python overhead).
+            script, keys, args = self._only_script
+            try:
+                return [script(redis, keys, args)]
+            except rex.ResponseError as error:
+                return [error]
         results = self._send(redis, [call for _, call in self._calls])
         missing = [
             i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)
