@@ -25,6 +25,7 @@ from rivulet import (
     NotSubscribedError,
 )
 from rivulet import keys as rivulet_keys
+from rivulet.names import validate_name
 
 MakeClient = Callable[..., rivulet.Client]
 
@@ -1024,6 +1025,16 @@ def test_post_with_create(admin: Admin) -> None:
     assert admin.clients() == []
 
 
+def test_post_refuses_a_message_over_the_size_limit(admin: Admin, backend: Any,
+                                                    make_client: MakeClient) -> None:
+    channel_with(make_client, "ch", 1)
+    before = snapshot(backend)
+    with pytest.raises(rivulet.MessageTooLargeError):
+        admin.post("ch", "x" * (1024 * 1024 + 1))
+    assert snapshot(backend) == before
+    assert admin.post("ch", "é" * (512 * 1024)) == 2  # exactly 1 MiB of UTF-8
+
+
 def test_post_refuses_non_text(admin: Admin) -> None:
     with pytest.raises(TypeError):
         admin.post("made", b"bytes", create=True)  # type: ignore[arg-type]
@@ -1206,6 +1217,25 @@ def test_rebuild_registry_finds_and_forgets(admin: Admin, backend: Any,
     # Idempotent.
     assert admin.rebuild_registry() == 3
     assert names(admin.channels()) == ["foreign/ch #1", "lib", "only-counter"]
+
+
+def test_foreign_keys_with_invalid_channel_names_are_flagged(admin: Admin, backend: Any,
+                                                             make_client: MakeClient) -> None:
+    # Keys no rivulet client could write: an empty hash tag, a brace in the
+    # name, a name no URL can carry. A listing may leave them out or flag them,
+    # but never offer them as channels the API would then refuse.
+    channel_with(make_client, "ok", 1)
+    backend.zadd("rvl:msg:{}", {"x": 1})
+    backend.set("rvl:id:{a{b}", 3)
+    backend.set("rvl:id:{.}", 3)
+    admin.rebuild_registry()
+    rows = admin.channels()
+    assert "ok" in names(rows)
+    for row in rows:
+        try:
+            validate_name(row.name)
+        except InvalidNameError:
+            assert row.error, f"{row.name!r} listed as a usable channel"
 
 
 def test_management_calls_on_one_channel_do_not_need_the_registry(
