@@ -1149,6 +1149,27 @@ def test_malformed_oldest_message(admin: Admin, backend: Any, make_client: MakeC
     assert (sub.lag, sub.pending) == (2, 2)
 
 
+def test_a_malformed_member_does_not_stop_age_pruning(admin: Admin, backend: Any,
+                                                    make_client: MakeClient) -> None:
+    # One unreadable member must not switch off older_than and max_age for
+    # good: the old messages stored after it still go (and it, with its lower
+    # id, goes with them).
+    writer = channel_with(make_client, "ch", 0)
+    now = server_ms(backend)
+    backend.zadd(msg_key("ch"), {"garbage": 1})
+    foreign_message(backend, "ch", 2, now - 7_200_000, "old")
+    foreign_message(backend, "ch", 3, now - 3_600_000, "old")
+    writer.write("ch", "fresh")
+    assert admin.prune("ch", older_than=60) == 3
+    assert [m["id"] for m in admin.messages("ch")] == [4]
+    admin.prune("ch", upto_id=4)
+    backend.zadd(msg_key("ch"), {"garbage again": 5})
+    foreign_message(backend, "ch", 6, now - 3_600_000, "old")
+    writer.write("ch", "fresh again")
+    assert admin.set_retention("ch", max_age=60) == 2
+    assert [m["id"] for m in admin.messages("ch")] == [7]
+
+
 @pytest.mark.parametrize("key_of", [msg_key, id_key, sub_key],
                          ids=["msg-as-string", "id-as-zset", "channel-as-string"])
 def test_key_of_the_wrong_type_is_reported_on_the_row(admin: Admin, backend: Any,
