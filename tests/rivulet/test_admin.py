@@ -216,9 +216,10 @@ def test_match_prefix_followed_by_highest_code_point(admin: Admin,
     # U+10FFFF is a valid name character; a name continuing after it still
     # starts with the glob's literal prefix.
     top = "\U0010ffff"
-    wanted = ["p", f"p{top}", f"p{top}z", "pz"]
-    make_client("c").subscribe([*wanted, "q"])
+    wanted = ["p", "pz", f"p{top}", f"p{top}z"]  # sorted by code point
+    make_client("c").subscribe([*wanted, "q", "o\U0010ffff"])
     assert names(admin.channels(match="p*")) == wanted
+    assert names(admin.channels()) == sorted([*wanted, "q", "o\U0010ffff"])
     assert admin.channel_count(match="p*") == 4
 
 
