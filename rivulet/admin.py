@@ -17,7 +17,12 @@ from typing import Any
 from . import keys, scripts
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, redis_from_url, write_call
 from .codec import Message, decode_for_display, encode_batch, text
-from .exceptions import ChannelNotFoundError, NotSubscribedError, RivuletError
+from .exceptions import (
+    ChannelNotFoundError,
+    InvalidNameError,
+    NotSubscribedError,
+    RivuletError,
+)
 from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 from .names import validate_name
 from .retry import RetryPolicy
@@ -133,9 +138,16 @@ class Admin:
     def _infos(self, names: list[str], skip_missing: bool) -> Rows[ChannelInfo]:
         batch = scripts.Batch()
         for name in names:
-            batch.script(scripts.INFO, keys.channel_keys(name)[:4], [])
+            try:
+                batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:4], [])
+            except InvalidNameError as error:
+                # Registered around the library: report it, send nothing for it.
+                batch.constant(error)
         rows: Rows[ChannelInfo] = Rows()
         for name, reply in zip(names, self._run(batch, "channel info", strict=False)):
+            if isinstance(reply, InvalidNameError):
+                rows.append(_broken_channel(name, str(reply)))
+                continue
             if isinstance(reply, RivuletError):
                 rows.append(_broken_channel(name, str(reply)))
             elif not int(reply[0]):
@@ -174,7 +186,7 @@ class Admin:
                 elif (name := keys.channel_from_key(key)) is not None and any(
                     key == k for k in keys.channel_keys(name)[:3]
                 ):
-                    channels.add(name)
+                    channels.add(name)  # invalid names too: listings flag them
             return channels, clients
 
         channels, clients = self._call(scan, "rebuild registry")

@@ -77,6 +77,12 @@ class Batch:
         self._calls.append((None, lambda pipe: getattr(pipe, name)(*args, **kwargs)))
         return len(self._calls) - 1
 
+    def constant(self, value: Any) -> int:
+        """Hold a place in the results for a value known without asking Redis."""
+        self._only_script = None
+        self._calls.append((None, _Constant(value)))
+        return len(self._calls) - 1
+
     def __len__(self) -> int:
         return len(self._calls)
 
@@ -96,9 +102,9 @@ class Batch:
             i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)
         ]
         if missing:
-            for script in {self._calls[i][0] for i in missing}:
-                if script is not None:
-                    script.load(redis)
+            for needed in {self._calls[i][0] for i in missing}:
+                if needed is not None:
+                    needed.load(redis)
             again = self._send(redis, [self._calls[i][1] for i in missing])
             for i, result in zip(missing, again):
                 results[i] = result
@@ -116,10 +122,26 @@ class Batch:
 
     @staticmethod
     def _send(redis: Any, calls: list[Callable[[Any], Any]]) -> list[Any]:
+        sent = [call for call in calls if not isinstance(call, _Constant)]
+        replies = iter(Batch._pipeline(redis, sent) if sent else [])
+        return [call.value if isinstance(call, _Constant) else next(replies) for call in calls]
+
+    @staticmethod
+    def _pipeline(redis: Any, calls: list[Callable[[Any], Any]]) -> list[Any]:
         pipe = redis.pipeline(transaction=False)
         for call in calls:
             call(pipe)
         return list(pipe.execute(raise_on_error=False))
+
+
+class _Constant:
+    """A result slot filled without a command."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, pipe: Any) -> None:
+        raise AssertionError("constants are never sent")
 
 
 WRITE = Script("write")

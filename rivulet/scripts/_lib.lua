@@ -29,6 +29,7 @@ end
 
 -- The highest id among the oldest run of messages stamped at or before
 -- cutoff_ms (ids and stamps grow together), or nil when there is none.
+-- Members with no stamp (not ours) go with the stamped ones around them.
 local function last_id_at_or_before(msg_key, cutoff_ms)
   local found = nil
   local start = 0
@@ -37,8 +38,10 @@ local function last_id_at_or_before(msg_key, cutoff_ms)
     if #page == 0 then return found end
     for i = 1, #page, 2 do
       local ts = msg_ts(page[i])
-      if ts == nil or ts > cutoff_ms then return found end
-      found = tonumber(page[i + 1])
+      if ts ~= nil then
+        if ts > cutoff_ms then return found end
+        found = tonumber(page[i + 1])
+      end
     end
     start = start + 100
   end
