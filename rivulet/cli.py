@@ -158,13 +158,24 @@ T = TypeVar("T")
 Callback = Callable[[click.Context, click.Parameter, Any], Any]
 
 
+def argv_text(value: str) -> str:
+    """An argument as UTF-8 text even under a C locale, where Python hands
+    non-ASCII bytes over as surrogate escapes."""
+    if value.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    try:
+        return os.fsencode(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return value  # the caller reports it as invalid text
+
+
 def checked(parse: Callable[[str], T]) -> Callback:
     """A click callback that turns ``parse``'s ValueError into a usage error."""
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> T | None:
         if value is None:
             return None
         try:
-            return parse(value)
+            return parse(argv_text(value))
         except ValueError as error:  # InvalidNameError is one
             raise click.BadParameter(str(error), ctx, param) from None
     return callback
@@ -368,8 +379,11 @@ def channels(match: str | None, limit: int | None, offset: int, as_json: bool,
         number(sum(r.subscriber_count for r in rows)), number(max(r.max_lag for r in rows)),
         duration(worst.max_lag_seconds) if worst.max_lag else "-", "", "",
     ])
-    click.echo(table(["CHANNEL", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG",
-                      "OLDEST UNREAD", "LAST WRITE", "ERROR"], body, right=(1, 2, 3, 4)))
+    headers = ["CHANNEL", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG", "OLDEST UNREAD",
+               "LAST WRITE", "ERROR"]
+    if not any(r.error for r in rows):
+        headers, body = headers[:-1], [row[:-1] for row in body]
+    click.echo(table(headers, body, right=(1, 2, 3, 4)))
 
 
 def _subscriber_dict(row: SubscriberInfo, at_ms: int) -> dict[str, Any]:
@@ -393,6 +407,7 @@ def lag(channel: str | None, as_json: bool, redis_url: str) -> None:
             names = [c.name for c in admin.channels() if c.error is None and c.subscriber_count]
             found = admin.subscribers_many(names)
             rows = [row for name in names for row in found.get(name, [])]
+    rows.sort(key=lambda r: (r.channel, -r.lag, -r.lag_seconds, r.client_id))  # worst first
     now = now_ms()
     if as_json:
         emit_json({"subscribers": [_subscriber_dict(row, now) for row in rows]})
@@ -461,8 +476,7 @@ def post(channel: str, data: str, src: str, create: bool, redis_url: str) -> Non
 
     DATA '-' reads the message from stdin, exactly as given.
     """
-    if data == "-":
-        data = _read_stdin()
+    data = _read_stdin() if data == "-" else argv_text(data)
     with open_admin(redis_url) as admin:
         try:
             message_id = admin.post(channel, data, src=src, create=create)
