@@ -336,14 +336,19 @@ class RivuletGroup(click.Group):
         return command
 
 
-@click.group(name="rivulet", cls=RivuletGroup,
+@click.group(name="rivulet", cls=RivuletGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rivulet")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Inspect and manage rivulet channels in Redis.
 
     Exit status: 0 ok, 1 runtime error, 2 usage error.
     """
+    if ctx.invoked_subcommand is None:
+        # No command is a usage error, answered with the help (on stderr, as click 8.2+ does).
+        click.echo(ctx.get_help(), err=True)
+        ctx.exit(2)
 
 
 # -- channels, subscribers, clients --------------------------------------------------
@@ -403,10 +408,13 @@ def lag(channel: str | None, as_json: bool, redis_url: str) -> None:
         if channel is not None:
             rows = list(admin.subscribers(channel))
         else:
-            # Channels whose keys hold foreign data are listed by `channels`, not here.
-            names = [c.name for c in admin.channels() if c.error is None and c.subscriber_count]
+            listed = admin.channels()
+            names = [c.name for c in listed if c.error is None and c.subscriber_count]
             found = admin.subscribers_many(names)
             rows = [row for name in names for row in found.get(name, [])]
+            if broken := sum(1 for c in listed if c.error is not None):
+                click.echo(f"note: left out {broken} channel(s) holding data rivulet cannot "
+                           "read; `rivulet channels` shows why", err=True)
     rows.sort(key=lambda r: (r.channel, -r.lag, -r.lag_seconds, r.client_id))  # worst first
     now = now_ms()
     if as_json:
@@ -605,7 +613,8 @@ def delete(channel: str, yes: bool, redis_url: str) -> None:
                         f"and {number(info.subscriber_count)} subscribers?")
             if not click.confirm(question, err=True):
                 raise click.ClickException(f"channel {channel!r} not deleted")
-        admin.delete_channel(channel)
+        if not admin.delete_channel(channel):
+            raise ChannelNotFoundError(channel)  # deleted by someone else meanwhile
     click.echo(f"deleted channel {channel!r}")
 
 

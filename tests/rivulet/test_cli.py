@@ -157,6 +157,21 @@ def test_channels_json_paging_and_match(run: Run, orders: None,
     assert run("channels", "--match", "nothing*").stdout == "no channels\n"
 
 
+def test_unreadable_channel_is_reported_not_fatal(run: Run, orders: None,
+                                                  real_redis: Any) -> None:
+    real_redis.set("rvl:msg:{broken}", "a string where a zset belongs")
+    real_redis.zadd("rvl:channels", {"broken": 0})
+    result = run("channels")
+    assert result.exit_code == 0
+    header, broken, _, _ = result.stdout.splitlines()
+    assert header.endswith("  ERROR")
+    assert broken.startswith("broken ") and "WRONGTYPE" in broken
+    assert json.loads(run("channels", "--json").stdout)["channels"][0]["error"]
+    lag = run("lag")
+    assert lag.exit_code == 0
+    assert "left out 1 channel(s)" in lag.stderr and "slow" in lag.stdout
+
+
 def test_channels_with_none_at_all(run: Run) -> None:
     result = run("channels")
     assert (result.exit_code, result.stdout) == (0, "no channels\n")
@@ -403,6 +418,13 @@ def test_usage_errors_exit_2_with_one_line(run: Run, args: list[str]) -> None:
     result = run(*args)
     assert result.exit_code == 2
     assert "--help" in one_line_error(result.stderr)
+
+
+def test_no_command_shows_the_help_as_a_usage_error(run: Run) -> None:
+    result = run()
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: rivulet") and "tail" in result.stderr
+    assert run("--help").exit_code == 0
 
 
 def test_bad_redis_url_is_a_usage_error(run: Run) -> None:
