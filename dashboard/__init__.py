@@ -75,6 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     _settle_config(app)
 
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.url_map.converters["seg"] = SegmentConverter
     # A channel id may begin with "/": never merge "//" into "/".
     app.url_map.merge_slashes = False

@@ -1,0 +1,261 @@
+"""``rivulet dashboard``: serve the dashboard, over an embedded Redis if no URL is given.
+
+The click command object is :data:`dashboard`; ``rivulet.cli`` registers it.
+Start-up output on stdout is exactly one line with the dashboard URL and, with
+the embedded server, one with the Redis URL, flushed once both listen; notes
+and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
+
+import click
+from werkzeug.serving import (
+    LISTEN_QUEUE,
+    BaseWSGIServer,
+    WSGIRequestHandler,
+    get_sockaddr,
+    make_server,
+    select_address_family,
+)
+
+from .backend import mask_url
+from .embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: The dashboard's port when --port is not given (6379 is Redis; 8379 is its dashboard).
+DEFAULT_PORT = 8379
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and ``localhost``."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def fail(message: str, status: int) -> NoReturn:
+    """One line on stderr, then exit: 2 for usage errors, 1 for runtime ones."""
+    click.echo(f"rivulet dashboard: error: {message}", err=True)
+    sys.exit(status)
+
+
+def note(message: str) -> None:
+    click.echo(f"rivulet dashboard: {message}", err=True)
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log: live pages poll every few seconds."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class LateApp:
+    """The WSGI app, set once Redis is up; lets the port be bound first."""
+
+    def __init__(self) -> None:
+        self.app: WSGIApplication | None = None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"starting\n"]
+        return self.app(environ, start_response)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket; :class:`OSError` if the address is busy or not ours."""
+    family = select_address_family(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(get_sockaddr(host, port, family))
+        sock.listen(LISTEN_QUEUE)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _stop_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP all end the server the same way, so cleanup runs.
+
+    SIGINT is set too because a shell starts background jobs with it ignored.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@click.command("dashboard")
+@click.option(
+    "--redis-url",
+    metavar="URL",
+    help="Redis to manage. Default: $RIVULET_REDIS_URL, then $REDIS_URL, "
+    "else an embedded server started for this run.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--token",
+    metavar="TOKEN",
+    help="Token browsers and scripts must present. Default: $RIVULET_DASHBOARD_TOKEN, "
+    "else one generated and printed.",
+)
+@click.option("--no-auth", is_flag=True, help="No token at all (loopback addresses only).")
+@click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
+@click.option("--demo", is_flag=True, help="Run demo producers and consumers under demo/.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Where the embedded Redis keeps its data. Default: ./{DEFAULT_DATA_DIR}/",
+)
+@click.option(
+    "--refresh",
+    type=click.FloatRange(min=1.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between live refreshes (the page can change it).",
+)
+def dashboard(
+    redis_url: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    no_auth: bool,
+    read_only: bool,
+    demo: bool,
+    data_dir: Path | None,
+    refresh: float,
+) -> None:
+    """Serve the web dashboard (embedded Redis when no URL is given)."""
+    if no_auth and token is not None:
+        fail("--no-auth and --token contradict each other; give one", 2)
+    if no_auth and not is_loopback(host):
+        fail(f"--no-auth is only allowed on a loopback address, not --host {host}", 2)
+    if token is not None and not token:
+        fail("--token must not be empty", 2)
+    if not no_auth:
+        token = token or os.environ.get("RIVULET_DASHBOARD_TOKEN") or secrets.token_urlsafe(32)
+    url = redis_url or os.environ.get("RIVULET_REDIS_URL") or os.environ.get("REDIS_URL")
+    if url and data_dir is not None:
+        note("--data-dir only applies to the embedded Redis; ignored with a Redis URL")
+
+    # Listen before starting anything else, so a busy port costs nothing; werkzeug
+    # gets the ready socket (it would print several lines and exit on its own).
+    try:
+        sock = listen(host, port)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        fail(f"cannot listen on {host} port {port} ({reason}); choose another --port", 1)
+    late = LateApp()
+    with sock:
+        server = make_server(
+            host, port, late, threaded=True, request_handler=QuietHandler, fd=sock.fileno()
+        )
+    run(server, late, url, data_dir, token, read_only, demo, refresh)
+
+
+def run(
+    server: BaseWSGIServer,
+    late: LateApp,
+    url: str | None,
+    data_dir: Path | None,
+    token: str | None,
+    read_only: bool,
+    demo: bool,
+    refresh: float,
+) -> None:
+    """Start Redis (if embedded), the app and the demo; serve until interrupted."""
+    from . import create_app
+    from .demo import Demo
+
+    embedded: EmbeddedRedis | None = None
+    running_demo: Demo | None = None
+    try:
+        _stop_on_signals()
+        if url is None:
+            embedded = EmbeddedRedis(data_dir or DEFAULT_DATA_DIR)
+            try:
+                url = embedded.start()
+            except EmbeddedRedisError as error:
+                fail(str(error), 1)
+        config: dict[str, Any] = {
+            "REDIS_URL": url,
+            "AUTH": token is not None,
+            "DASHBOARD_TOKEN": token,
+            "READ_ONLY": read_only,
+            "REFRESH_SECONDS": refresh,
+            # Cookies ignore ports: keep dashboards on one host from clobbering each other.
+            "SESSION_COOKIE_NAME": f"rivulet_dashboard_{server.port}",
+        }
+        late.app = create_app(config)
+        if demo:
+            if embedded is None:
+                note(f"--demo writes demo channels under demo/ into {mask_url(url)}")
+            running_demo = Demo(url)
+            running_demo.start()
+        if token is None:
+            note("WARNING: --no-auth: anyone who can reach this port controls the dashboard")
+        elif not is_loopback(server.host):
+            note("WARNING: listening beyond loopback over plain HTTP; the token can be sniffed")
+        address = f"http://{_url_host(server.host)}:{server.port}/"
+        if token is not None:
+            address += f"?token={quote(token, safe='')}"
+        click.echo(f"Dashboard: {address}")
+        if embedded is not None:
+            click.echo(f"Redis:     {url}")
+        sys.stdout.flush()
+        # Returns on a signal: _stop_on_signals raises KeyboardInterrupt, which
+        # werkzeug's serve_forever swallows.
+        server.serve_forever()
+        note("stopping")
+    except KeyboardInterrupt:
+        note("stopping")
+    finally:
+        server.server_close()
+        if running_demo is not None:
+            running_demo.stop()
+        if embedded is not None:
+            embedded.stop()
+
+
+def main() -> None:  # pragma: no cover - `python -m dashboard.cli`
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    dashboard()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
