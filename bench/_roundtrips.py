@@ -47,15 +47,16 @@ def counting_redis(url: str, **kwargs: Any) -> tuple[redis.Redis, Trips]:
     class CountingConnection(Connection):
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             trips.round_trips += 1
-            super().send_packed_command(command, check_health)
+            super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
         def send_command(self, *args: Any, **kwargs: Any) -> None:
             trips.commands += 1
-            super().send_command(*args, **kwargs)
+            super().send_command(*args, **kwargs)  # type: ignore[no-untyped-call]
 
         def pack_commands(self, commands: Sequence[Sequence[Any]]) -> list[bytes | memoryview]:
             trips.commands += len(commands)
-            return super().pack_commands(commands)  # type: ignore[no-any-return]
+            packed: list[bytes | memoryview] = super().pack_commands(commands)  # type: ignore[no-untyped-call]
+            return packed
 
     pool = redis.ConnectionPool.from_url(url, connection_class=CountingConnection, **kwargs)
     return redis.Redis(connection_pool=pool), trips

@@ -37,15 +37,16 @@ def _rivulet_reader(url: str, channel: str, client_id: str) -> Callable[[], list
 def _streams_reader(url: str, key: str, _client_id: str) -> Callable[[], list[str]]:
     import redis
 
+    from bench._baselines import stream_entries
+
     client = redis.Redis.from_url(url, decode_responses=True)
     last_id = "0-0"  # the stream is fresh: nothing is missed between two XREADs
 
     def wait() -> list[str]:
         nonlocal last_id
-        reply = client.xread({key: last_id}, block=0)
-        entries = reply[key][0] if isinstance(reply, dict) else reply[0][1]
+        entries = stream_entries(client.xread({key: last_id}, block=0), key)
         last_id = entries[-1][0]
-        return [fields["data"] for _id, fields in entries]
+        return [str(fields["data"]) for _id, fields in entries]
 
     return wait
 
