@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from markupsafe import escape
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 import rivulet
 
@@ -51,7 +51,7 @@ def test_hostile_names_are_escaped_and_link_to_their_own_page(
         body = response.get_data(as_text=True)
         assert response.status_code == 200, name
         # The heading shows the full id, escaped.
-        assert f"<h1 class=\"channel-name\">{escape(name)}</h1>" in body, name
+        assert f'<h1 class="channel-name">{escape(name)}</h1>' in body, name
         assert "<img src=x" not in body and "<script>x()" not in body
         assert "&lt;img src=x onerror=alert(1)&gt;" in body
         assert 'data-client="reader &lt;b&gt;&amp;amp;&lt;/b&gt; /x"' in body
@@ -69,7 +69,7 @@ def test_every_fragment_and_api_route_takes_hostile_names(
     ):
         response = client.get(path)
         assert response.status_code == 200, path
-    assert client.get(f"/api/channels/{seg(name)}").json["channel"]["name"] == name  # type: ignore[index]
+    assert client.get(f"/api/channels/{seg(name)}").get_json()["channel"]["name"] == name
 
 
 def test_channel_page_shows_subscribers_status_and_pruned_unread(
@@ -103,7 +103,7 @@ def test_messages_are_pretty_printed_and_paged(
     older = browser.get(f"/channels/{seg('log')}?before=5").get_data(as_text=True)
     assert re.findall(r'<tr data-id="(\d+)"', older) == ["4", "3", "2"]
     # A paged view holds still: its messages section is not live.
-    messages = older[older.index('<section id="messages"'):]
+    messages = older[older.index('<section id="messages"') :]
     assert "data-live" not in messages[:200]
     oldest = browser.get(f"/channels/{seg('log')}?before=2").get_data(as_text=True)
     assert re.findall(r'<tr data-id="(\d+)"', oldest) == ["1"]
@@ -221,8 +221,13 @@ def test_deleted_channel_fragment_stops_polling(
 def test_favicon_and_static_files_need_no_token(anon: FlaskClient) -> None:
     from dashboard import HTMX_VERSION
 
-    for path in ("/static/favicon.svg", "/static/app.css", "/static/app.js",
-                 f"/static/htmx-{HTMX_VERSION}.min.js", f"/static/htmx-{HTMX_VERSION}.LICENSE"):
+    for path in (
+        "/static/favicon.svg",
+        "/static/app.css",
+        "/static/app.js",
+        f"/static/htmx-{HTMX_VERSION}.min.js",
+        f"/static/htmx-{HTMX_VERSION}.LICENSE",
+    ):
         response = anon.get(path)
         assert response.status_code == 200, path
         response.close()

@@ -13,16 +13,30 @@ import rivulet
 
 from .conftest import TOKEN, bearer, csrf_token, login, seg
 
-PROTECTED_GETS = ["/", "/_channels", "/clients", "/clients/_live", "/api/channels",
-                  "/api/clients", f"/channels/{seg('c/1')}", f"/channels/{seg('c/1')}/_live",
-                  f"/channels/{seg('c/1')}/_messages", f"/api/channels/{seg('c/1')}",
-                  "/metrics"]
+PROTECTED_GETS = [
+    "/",
+    "/_channels",
+    "/clients",
+    "/clients/_live",
+    "/api/channels",
+    "/api/clients",
+    f"/channels/{seg('c/1')}",
+    f"/channels/{seg('c/1')}/_live",
+    f"/channels/{seg('c/1')}/_messages",
+    f"/api/channels/{seg('c/1')}",
+    "/metrics",
+]
 ACTIONS = {
     "post": {"data": "hi"},
     "prune": {"consumed": "1"},
     "subscriber": {"client_id": "r", "index": "latest", "action": "move"},
     "delete": {"confirm": "c/1"},
 }
+
+
+def head_id(browser: FlaskClient) -> int:
+    reply = browser.get(f"/api/channels/{seg('c/1')}", headers=bearer()).get_json()
+    return int(reply["channel"]["head_id"])
 
 
 @pytest.fixture
@@ -131,9 +145,10 @@ def test_forms_need_the_csrf_token(client: FlaskClient, channel: Any, action: st
     assert client.post(url, data=ACTIONS[action]).status_code == 400
     bad = dict(ACTIONS[action], csrf_token="forged")
     assert client.post(url, data=bad).status_code == 400
-    assert client.post(url, data=ACTIONS[action], headers={"X-CSRFToken": "forged"}).status_code == 400
+    forged = {"X-CSRFToken": "forged"}
+    assert client.post(url, data=ACTIONS[action], headers=forged).status_code == 400
     # Nothing changed.
-    assert client.get(f"/api/channels/{seg('c/1')}").json["channel"]["head_id"] == 2  # type: ignore[index]
+    assert head_id(client) == 2
 
 
 def test_csrf_failure_is_a_page_not_a_traceback(client: FlaskClient, channel: Any) -> None:
@@ -168,7 +183,7 @@ def test_get_never_changes_state(client: FlaskClient, channel: Any) -> None:
     for action, form in ACTIONS.items():
         response = client.get(f"/channels/{seg('c/1')}/{action}", query_string=form)
         assert response.status_code == 405
-    assert client.get(f"/api/channels/{seg('c/1')}").json["channel"]["head_id"] == 2  # type: ignore[index]
+    assert head_id(client) == 2
 
 
 # -- read-only ------------------------------------------------------------------
@@ -188,8 +203,11 @@ def test_read_only_renders_no_forms(read_only: FlaskClient, channel: Any) -> Non
 
 @pytest.mark.parametrize("action", sorted(ACTIONS))
 def test_read_only_refuses_writes_before_csrf(
-    read_only: FlaskClient, anon: FlaskClient, make_app: Callable[..., Flask],
-    channel: Any, action: str,
+    read_only: FlaskClient,
+    anon: FlaskClient,
+    make_app: Callable[..., Flask],
+    channel: Any,
+    action: str,
 ) -> None:
     url = f"/channels/{seg('c/1')}/{action}"
     # No CSRF token at all: 403, not 400 — the read-only check comes first.
@@ -198,7 +216,7 @@ def test_read_only_refuses_writes_before_csrf(
     assert browser.post(url, data=ACTIONS[action], headers=bearer()).status_code == 403
     assert browser.put(url, headers=bearer()).status_code == 403
     assert browser.delete(url, headers=bearer()).status_code == 403
-    assert read_only.get(f"/api/channels/{seg('c/1')}").json["channel"]["head_id"] == 2  # type: ignore[index]
+    assert head_id(read_only) == 2
 
 
 def test_read_only_refuses_before_touching_redis(make_app: Callable[..., Flask]) -> None:
@@ -207,8 +225,9 @@ def test_read_only_refuses_before_touching_redis(make_app: Callable[..., Flask])
             raise AssertionError(f"Redis touched: {name}")
 
     browser = make_app(READ_ONLY=True, ADMIN=Exploding()).test_client()
-    response = browser.post(f"/channels/{seg('c/1')}/delete", data={"confirm": "c/1"},
-                            headers=bearer())
+    response = browser.post(
+        f"/channels/{seg('c/1')}/delete", data={"confirm": "c/1"}, headers=bearer()
+    )
     assert response.status_code == 403
 
 
@@ -216,8 +235,14 @@ def test_read_only_refuses_before_touching_redis(make_app: Callable[..., Flask])
 
 
 def test_security_headers_on_pages_fragments_and_errors(client: FlaskClient, channel: Any) -> None:
-    for path in ("/", "/_channels", f"/channels/{seg('c/1')}", "/api/channels",
-                 f"/channels/{seg('missing')}", "/healthz"):
+    for path in (
+        "/",
+        "/_channels",
+        f"/channels/{seg('c/1')}",
+        "/api/channels",
+        f"/channels/{seg('missing')}",
+        "/healthz",
+    ):
         response = client.get(path)
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
