@@ -59,6 +59,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         REFRESH_SECONDS=2.0,
         PAGE_SIZE=50,
         ADMIN=None,
+        # How long a page keeps retrying an unreachable Redis before its 503.
+        REDIS_RETRY_SECONDS=2.0,
         # A posted message may be up to 1 MiB of UTF-8, percent-encoded in a form.
         MAX_CONTENT_LENGTH=4 << 20,
         SESSION_COOKIE_NAME="rivulet_dashboard",

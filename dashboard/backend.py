@@ -8,7 +8,7 @@ answers 503 within a few seconds instead of hanging on the default budget.
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, current_app
 
@@ -36,7 +36,7 @@ class Backend:
         return mask_url(self.url)
 
 
-def make_backend(url: str) -> Backend:
+def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s) -> Backend:
     """Admins for pages (short retry budget) and for /healthz (no retries)."""
     page_redis = redis_from_url(
         url,
@@ -50,7 +50,7 @@ def make_backend(url: str) -> Backend:
     )
     return Backend(
         url=url,
-        admin=Admin(page_redis, retry=PAGE_RETRY),
+        admin=Admin(page_redis, retry=dataclasses.replace(PAGE_RETRY, budget_s=retry_budget_s)),
         health=Admin(health_redis, retry=RetryPolicy.none()),
     )
 
@@ -62,7 +62,7 @@ def init_app(app: Flask) -> None:
     if ready is not None:
         app.extensions["rivulet"] = Backend(url=url, admin=ready, health=ready)
     else:
-        app.extensions["rivulet"] = make_backend(url)
+        app.extensions["rivulet"] = make_backend(url, float(app.config["REDIS_RETRY_SECONDS"]))
 
 
 def backend() -> Backend:
@@ -95,5 +95,10 @@ def mask_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         masked = [(k, "***" if k.lower() == "password" else v) for k, v in pairs]
-        query = urlencode(masked, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        query = urlencode(masked, safe="*/")
+    # Replace only the parts that changed: urlunsplit would turn unix:/// into unix:/.
+    if netloc != parts.netloc:
+        url = url.replace(f"//{parts.netloc}", f"//{netloc}", 1)
+    if query != parts.query:
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url

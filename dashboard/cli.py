@@ -54,8 +54,8 @@ def is_loopback(host: str) -> bool:
 
 def fail(message: str, status: int) -> NoReturn:
     """One line on stderr, then exit: 2 for usage errors, 1 for runtime ones."""
-    click.echo(f"rivulet dashboard: error: {message}", err=True)
-    sys.exit(status)
+    click.echo(f"Error: {message}", err=True)
+    raise click.exceptions.Exit(status)
 
 
 def note(message: str) -> None:

@@ -4,6 +4,7 @@ test clients, and channels with hostile names."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -136,3 +137,52 @@ def hostile(make_client: Callable[..., rivulet.Client]) -> rivulet.Client:
     for name in HOSTILE_NAMES:
         reader.write(name, ['{"name": "<img src=x onerror=alert(1)>"}', "<script>x()</script>"])
     return reader
+
+
+class LiveServer:
+    """The dashboard served by werkzeug's real server in a thread, on a free port."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_app(real_redis: Any, redis_server: Any) -> Flask:
+    """A dashboard over the session's real redis-server, as `rivulet dashboard` builds it."""
+    return create_app(
+        {"REDIS_URL": redis_server.url, "DASHBOARD_TOKEN": TOKEN, "REFRESH_SECONDS": 1.0}
+    )
+
+
+@pytest.fixture
+def live(live_app: Flask) -> Iterator[LiveServer]:
+    server = LiveServer(live_app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_real_client(real_redis: Any) -> Iterator[Callable[..., rivulet.Client]]:
+    """rivulet clients on the session's real redis-server (what `live` serves)."""
+    made: list[rivulet.Client] = []
+
+    def make(client_id: str, channels: str | list[str] | None = None, **kw: Any) -> rivulet.Client:
+        made_client = rivulet.Client(redis=real_redis, client_id=client_id, **kw)
+        if channels is not None:
+            made_client.subscribe(channels, "earliest")
+        made.append(made_client)
+        return made_client
+
+    yield make
+    for made_client in made:
+        made_client.close()
