@@ -181,7 +181,7 @@ def test_embedded_redis_demo_and_clean_stop(
     names = {c["name"] for c in body["channels"]}
     assert {"demo/sensors #1", "demo/logs 100%"} <= names
 
-    code, out, err = board.stop(sig)
+    code, _out, err = board.stop(sig)
     assert code == 0, err
     assert "stopping" in err
     assert gone(redis_url)
@@ -210,7 +210,7 @@ def test_data_survives_a_restart_and_the_token_logs_in(
     started.append(second)
     assert second.token == "env"
     second.read_redis_line()
-    status, body = second.get("/api/channels")
+    _status, body = second.get("/api/channels")
     assert [c["name"] for c in body["channels"]] == ["kept"]
     # A browser follows the printed URL: 303 to the same page without the token.
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
@@ -227,7 +227,7 @@ def test_external_redis_prints_one_line_and_demo_warns(
     board = Dashboard(tmp_path, "--no-auth", "--demo", env={"REDIS_URL": redis_server.url})
     started.append(board)
     assert board.token is None and "?" not in board.url
-    status, body = board.get("/api/channels")
+    status, _body = board.get("/api/channels")
     assert status == 200
     code, out, err = board.stop()
     assert code == 0
