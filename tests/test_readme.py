@@ -19,5 +19,7 @@ def test_quickstart_runs(redis_server: Any, real_redis: Any, capsys: Any) -> Non
     quickstart = python_blocks()[0]
     assert "for channel, messages in inbox.items():" in quickstart
     code = quickstart.replace('"redis://localhost:6379/0"', repr(redis_server.url))
-    exec(compile(code, "README.rst", "exec"), {})  # noqa: S102 - our own README
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.rst", "exec"), namespace)  # noqa: S102 - our own README
+    namespace["c"].close()
     assert capsys.readouterr().out == "my-channel-1 the message as a string\n"

@@ -438,6 +438,8 @@ def test_decoding_clients_work_too(redis_server: Any, fake_redis: Any) -> None:
         assert c.read()["ch é"][0]["data"] == "données"
         assert rivulet.Admin(r).channel("ch é").head_id == 1
         r.flushall()
+        c.close()
+        r.close()
 
 
 def test_connect_reads_the_url_from_the_environment(redis_server: Any,
