@@ -58,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         READ_ONLY=False,
         REFRESH_SECONDS=2.0,
         PAGE_SIZE=50,
+        MESSAGES_PAGE_SIZE=25,
         ADMIN=None,
         # How long a page keeps retrying an unreachable Redis before its 503.
         REDIS_RETRY_SECONDS=2.0,
@@ -117,3 +118,4 @@ def _settle_config(app: Flask) -> None:
         config["DASHBOARD_TOKEN"] = str(token) if token else secrets.token_urlsafe(32)
     config["REFRESH_SECONDS"] = max(MIN_REFRESH_SECONDS, float(config["REFRESH_SECONDS"]))
     config["PAGE_SIZE"] = max(1, int(config["PAGE_SIZE"]))
+    config["MESSAGES_PAGE_SIZE"] = max(1, int(config["MESSAGES_PAGE_SIZE"]))

@@ -35,7 +35,7 @@ def live_context(name: str) -> dict[str, Any]:
 
 def messages_context(name: str, info: ChannelInfo) -> dict[str, Any]:
     """One page of messages, newest first: ``?before=<id>`` pages back, ``?after=<id>`` forward."""
-    size = int(current_app.config["PAGE_SIZE"])
+    size = int(current_app.config["MESSAGES_PAGE_SIZE"])
     before = int_arg(request.args, "before")
     after = int_arg(request.args, "after")
     if after is not None and before is None:

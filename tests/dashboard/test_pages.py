@@ -96,7 +96,7 @@ def test_messages_are_pretty_printed_and_paged(
 ) -> None:
     writer = make_client("w", "log")
     writer.write("log", ['{"b": [1, 2], "a": "x"}'] + [f"line {i}" for i in range(2, 8)])
-    browser = login(make_app(PAGE_SIZE=3))
+    browser = login(make_app(MESSAGES_PAGE_SIZE=3))
     first = browser.get(f"/channels/{seg('log')}").get_data(as_text=True)
     assert re.findall(r'<tr data-id="(\d+)"', first) == ["7", "6", "5"]
     assert 'href="/channels/log?before=5#messages-heading"' in first
