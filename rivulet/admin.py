@@ -8,6 +8,7 @@ Reads never write.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 import re
 import uuid
@@ -27,6 +28,7 @@ from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 from .names import validate_name
 from .retry import RetryPolicy
 
+log = logging.getLogger("rivulet")
 _GLOB_SPECIAL = re.compile(r"[*?\[]")
 
 
@@ -99,6 +101,10 @@ class Admin:
         if match:
             names = [n for n in names if fnmatch.fnmatchcase(n, match)]
         return names
+
+    def channel_names(self, match: str | None = None) -> list[str]:
+        """Registered channel names matching ``match`` (a glob), sorted; one round trip."""
+        return self._names(match)
 
     def channel_count(self, match: str | None = None) -> int:
         """How many channels the registry lists (matching ``match``, a glob)."""
@@ -216,13 +222,20 @@ class Admin:
 
     def subscribers_many(self, channels: Iterable[str]) -> dict[str, Rows[SubscriberInfo]]:
         """:meth:`subscribers` of several channels in one round trip; unknown
-        channels are left out."""
+        channels, and channels whose keys Redis cannot read, are left out."""
         names = [validate_name(c) for c in channels]
         batch = scripts.Batch()
         for name in names:
             batch.script(scripts.SUBSCRIBERS, self._read_keys(name), [])
         result: dict[str, Rows[SubscriberInfo]] = {}
-        for name, reply in zip(names, self._run(batch, "subscribers")):
+        for name, reply in zip(names, self._run(batch, "subscribers", strict=False)):
+            if isinstance(reply, RivuletError):
+                if len(names) == 1:
+                    raise reply
+                # One broken channel must not hide every other channel's rows;
+                # channels() reports it on its row.
+                log.warning("cannot list subscribers of %r: %s", name, reply)
+                continue
             if not int(reply[0]):
                 if len(names) == 1:
                     raise ChannelNotFoundError(name)
