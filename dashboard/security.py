@@ -51,8 +51,12 @@ def init_app(app: Flask) -> None:
 
 
 def token_fingerprint(token: str) -> str:
-    """What the session stores: proof of the token, not the token itself."""
-    return hashlib.sha256(f"rivulet-dashboard:{token}".encode()).hexdigest()
+    """What the session stores: proof of the token, not the token itself.
+
+    Keyed with the app's secret, so a cookie tells nothing about a weak token.
+    """
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
 def _matches(given: str, token: str) -> bool:
