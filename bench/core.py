@@ -15,7 +15,10 @@ drift hits both:
 - single writes vs the seed's lock-per-message design (SET NX PX + INCR + ZADD + DEL).
 
 Ratios are rivulet / baseline per pair of rounds (median and range); for latency the
-ratio is rivulet p50 / XREAD BLOCK p50, so lower is better there.
+ratio is rivulet p50 / XREAD BLOCK p50, so lower is better there.  The text output
+also splits each message's cost into wall time, client CPU and server CPU.  Exit
+status 1 means a target of issue 2 was missed.  ``--placement`` (see
+``bench/_server.py``) decides which CPUs the server and the clients run on.
 """
 
 from __future__ import annotations

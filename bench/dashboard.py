@@ -12,6 +12,7 @@ Round trips are counted exactly (``bench/_roundtrips.py``) for one request of ea
 page at two sizes: the overview at 50 and 1,000 rows a page, a channel page with 5 and
 with 1,000 subscribers, and ``/metrics`` over a small second database (db + 1, 50
 channels) and over the full one.
+Exit status 1 means some call made more round trips at one size than at the other.
 """
 
 from __future__ import annotations
