@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import keys, scripts
-from .codec import Message, decode_message, encode_batch, json_literal, text
+from .codec import Message, decode_messages, encode_batch, json_literal, text
 from .exceptions import NotSubscribedError, RivuletError
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
@@ -381,8 +381,7 @@ class Client:
                 gone.append(channel)
                 continue
             indexes[channel] = int(reply[1])
-            messages = [m for m in (decode_message(raw, channel) for raw in reply[2:])
-                        if m is not None]
+            messages = decode_messages(reply[2:], channel)
             if messages:
                 inbox[channel] = messages
         if gone:

@@ -65,15 +65,41 @@ def encode_batch(messages: object, max_bytes: int) -> list[str]:
 def decode_message(member: Any, channel: str) -> Message | None:
     """A stored member as a message dict; None (and a warning) when malformed."""
     try:
-        message = json.loads(member)
-        if (not isinstance(message, dict) or not isinstance(message.get("data"), str)
-                or not isinstance(message.get("id"), int)):
+        message: Message = json.loads(member)
+        if not _is_message(message):
             raise ValueError("not a rivulet message object")
     except ValueError as error:
         log.warning("skipping malformed message in channel %r: %s: %.80r",
                     channel, error, text(member))
         return None
     return message
+
+
+def _is_message(value: Any) -> bool:
+    return (type(value) is dict and type(value.get("data")) is str
+            and type(value.get("id")) is int)
+
+
+def decode_messages(members: list[Any], channel: str) -> list[Message]:
+    """Stored members as message dicts, oldest first, malformed ones skipped.
+
+    A drain of hundreds of members is parsed as one JSON array (half the
+    client CPU of one ``json.loads`` each); anything unexpected falls back
+    to member by member.
+    """
+    if not members:
+        return []
+    try:
+        if isinstance(members[0], bytes):
+            joined: bytes | str = b"[" + b",".join(members) + b"]"
+        else:
+            joined = "[" + ",".join(members) + "]"
+        messages = json.loads(joined)
+        if len(messages) == len(members) and all(_is_message(m) for m in messages):
+            return list(messages)
+    except (ValueError, TypeError):
+        pass
+    return [m for m in (decode_message(member, channel) for member in members) if m is not None]
 
 
 def decode_for_display(member: Any, message_id: Any) -> Message:
