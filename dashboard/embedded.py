@@ -191,7 +191,7 @@ class EmbeddedRedis:
             self._terminate()
             return f"no '{READY_LINE}' within {START_TIMEOUT_S:.0f} s"
         if proc.poll() is not None:
-            self._proc = None
+            self._terminate()
             tail = "".join(seen[-5:]).strip()
             return f"it exited with status {proc.returncode}: {tail}"
         return ""
@@ -211,15 +211,22 @@ class EmbeddedRedis:
         ready.set()  # exited: let start() see it
 
     def _terminate(self) -> None:
+        """Stop the server if it runs, then reap it: its exit, its log, its pipe."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.terminate()  # SIGTERM: Redis writes its data and exits
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM: Redis writes its data and exits
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log_thread is not None:
+            self._log_thread.join(STOP_TIMEOUT_S)
+            self._log_thread = None
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     @property
     def running(self) -> bool:
@@ -228,9 +235,6 @@ class EmbeddedRedis:
     def stop(self) -> None:
         """Stop the server (it saves its data) and release the data folder. Idempotent."""
         self._terminate()
-        if self._log_thread is not None:
-            self._log_thread.join(STOP_TIMEOUT_S)
-            self._log_thread = None
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
