@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from urllib.parse import urlencode
 
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
     # CSRF is checked by our own hook, after auth and read-only, and skipped for Bearer.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
+    app.before_request(check_host)
     app.before_request(check_token)
     app.before_request(check_read_only)
     app.before_request(check_csrf)
@@ -76,6 +78,37 @@ def _url_without_token() -> str:
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
     path = request.script_root + encoded_path(request.environ)
     return f"{path}?{urlencode(args)}" if args else path
+
+
+def loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``[::1]``, with or without a port."""
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]  # [::1]:8379
+    else:
+        name = host.partition(":")[0]  # localhost:8379, 127.0.0.1:8379
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host() -> Response | None:
+    """Without a token, answer only requests addressed to a loopback name.
+
+    Otherwise any web page could reach the dashboard by pointing its own host
+    name at 127.0.0.1 (DNS rebinding), and then read and post like a local user.
+    """
+    if current_auth() or loopback_host(request.host):
+        return None
+    page = render_template(
+        "error.html",
+        status=403,
+        title="Host not allowed",
+        detail="Without a token this dashboard only answers to localhost, 127.0.0.1 or [::1].",
+    )
+    return Response(page, 403)
 
 
 def check_token() -> BaseResponse | None:

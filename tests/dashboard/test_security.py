@@ -262,3 +262,28 @@ def test_pages_hold_no_inline_script_or_style(client: FlaskClient, channel: Any)
         assert "<style" not in page and " style=" not in page
         assert not re.search(r"\son[a-z]+=", page), "inline event handler"
         assert '"allowEval": false' in page and '"includeIndicatorStyles": false' in page
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("localhost", True),
+        ("localhost:8379", True),
+        ("127.0.0.1:1", True),
+        ("127.9.9.9", True),
+        ("[::1]:8379", True),
+        ("evil.example:8379", False),
+        ("10.0.0.2", False),
+        ("localhost.evil.example", False),
+    ],
+)
+def test_no_auth_answers_only_loopback_host_names(
+    make_app: Callable[..., Flask], host: str, allowed: bool
+) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 gets nothing."""
+    browser = make_app(AUTH=False).test_client()
+    response = browser.get("/", headers={"Host": host})
+    assert response.status_code == (200 if allowed else 403)
+    # With a token the Host does not matter (a rebinding page has no token).
+    authed = make_app().test_client()
+    assert authed.get("/", headers={"Host": host, **bearer()}).status_code == 200
