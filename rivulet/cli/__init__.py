@@ -1,0 +1,137 @@
+"""The ``rivulet`` command: terminal counterparts of the management API.
+
+Exit status is 0 on success, 1 for runtime errors (Redis unreachable, unknown
+channel, a refused operation) and 2 for usage errors; every failure is one line
+on stderr, never a traceback. The commands live in :mod:`.channels`,
+:mod:`.subscribers` and :mod:`.messages`; this module holds the group that runs
+them and turns their failures into exit statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..exceptions import RivuletError
+from ..retry import RetryPolicy
+from .channels import channels, delete, prune, retention
+from .messages import post, tail
+from .output import safe
+from .subscribers import clients, lag, move, remove
+
+#: Commands that live in other packages, imported only when run (the dashboard
+#: pulls in Flask, which ``rivulet channels`` has no use for).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {"dashboard": ("dashboard.cli", "dashboard")}
+
+#: A command gives up on an unreachable Redis after this long.
+RETRY = RetryPolicy(budget_s=2.0)
+
+
+def _error(message: str) -> None:
+    click.echo(f"Error: {safe(' '.join(message.split()))}", err=True)
+
+
+def _report(error: BaseException) -> int:
+    """Print ``error`` as one line on stderr; return the exit status it calls for."""
+    if isinstance(error, click.UsageError):
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+        _error(error.format_message() + hint)
+        return 2
+    if isinstance(error, click.ClickException):
+        _error(error.format_message())
+        return error.exit_code
+    if isinstance(error, click.Abort):
+        _error("aborted")
+        return 1
+    if isinstance(error, (RivuletError, ValueError, TypeError, OSError)):
+        _error(str(error) or type(error).__name__)
+        return 1
+    _error(f"unexpected {type(error).__name__}: {error}")
+    return 1
+
+
+class RivuletGroup(click.Group):
+    """A click group whose ``main`` turns every failure into one line on stderr
+    and an exit status, and that imports :data:`LAZY_COMMANDS` only when run."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        for stream in (sys.stdout, sys.stderr):
+            # What the terminal cannot show is escaped rather than fatal.
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors="backslashreplace")
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                  windows_expand_args=windows_expand_args, **extra)
+            code = result if isinstance(result, int) else 0
+        except BrokenPipeError:
+            # The reader went away (`rivulet tail -f | head`): stop quietly.
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 1
+        except Exception as error:
+            code = _report(error)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY_COMMANDS:
+            with contextlib.suppress(ImportError):
+                command = self._load(cmd_name)
+        return command
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name in LAZY_COMMANDS and super().get_command(ctx, name) is None:
+            try:
+                return name, self._load(name), args[1:]
+            except ImportError as error:
+                raise click.ClickException(f"'{name}' is not available: {error}") from None
+        return super().resolve_command(ctx, args)
+
+    @staticmethod
+    def _load(name: str) -> click.Command:
+        module, attribute = LAZY_COMMANDS[name]
+        command = getattr(importlib.import_module(module), attribute, None)
+        if not isinstance(command, click.Command):
+            raise ImportError(f"{module}.{attribute} is not a click command")
+        return command
+
+
+@click.group(name="rivulet", cls=RivuletGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rivulet")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Inspect and manage rivulet channels in Redis.
+
+    Exit status: 0 ok, 1 runtime error, 2 usage error.
+    """
+    if ctx.invoked_subcommand is None:
+        # No command is a usage error, answered with the help (on stderr, as click 8.2+ does).
+        click.echo(ctx.get_help(), err=True)
+        ctx.exit(2)
+
+
+for _command in (channels, lag, clients, post, tail, prune, delete, move, remove, retention):
+    cli.add_command(_command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rivulet`` command line; return its exit status."""
+    return int(cli.main(args=argv, prog_name="rivulet", standalone_mode=False))

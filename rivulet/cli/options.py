@@ -1,0 +1,126 @@
+"""Command-line values: parsers turned into click callbacks, the options every
+command shares, and the :class:`Admin` that ``--redis-url`` names."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import click
+
+from ..admin import Admin
+from ..client import DEFAULT_URL
+from ..exceptions import ConnectionError, TimeoutError
+from ..names import validate_name
+from .output import masked
+
+#: The value that clears a retention cap.
+NO_CAP = "none"
+
+T = TypeVar("T")
+Callback = Callable[[click.Context, click.Parameter, Any], Any]
+
+
+def argv_text(value: str) -> str:
+    """An argument as UTF-8 text even under a C locale, where Python hands
+    non-ASCII bytes over as surrogate escapes."""
+    if value.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    try:
+        return os.fsencode(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return value  # the caller reports it as invalid text
+
+
+def checked(parse: Callable[[str], T]) -> Callback:
+    """A click callback that turns ``parse``'s ValueError into a usage error."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> T | None:
+        if value is None:
+            return None
+        try:
+            return parse(argv_text(value))
+        except ValueError as error:  # InvalidNameError is one
+            raise click.BadParameter(str(error), ctx, param) from None
+    return callback
+
+
+def parse_client_id(value: str) -> str:
+    return validate_name(value, "client id")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_seconds(value: str) -> float:
+    """``90``, ``1.5m``, ``2h``, ``7d`` as seconds: finite and >= 0."""
+    text = value.strip().lower()
+    scale = _UNITS.get(text[-1:])
+    try:
+        number = float(text[:-1] if scale else text) * (scale or 1)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of seconds (units s, m, h, d)") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{value!r} is not a finite number of seconds >= 0")
+    return number
+
+
+def parse_count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{value!r} is below 0")
+    return number
+
+
+def parse_index(value: str) -> int | str:
+    """A message id, ``earliest`` or ``latest``."""
+    word = value.strip().lower()
+    if word in ("earliest", "latest"):
+        return word
+    try:
+        return parse_count(word)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a message id, 'earliest' or 'latest'") from None
+
+
+def cap(parse: Callable[[str], T]) -> Callable[[str], T | str]:
+    """``parse``, or ``none`` (:data:`NO_CAP`): remove the cap."""
+    def parse_cap(value: str) -> T | str:
+        return NO_CAP if value.strip().lower() == NO_CAP else parse(value)
+    return parse_cap
+
+
+COUNT = click.IntRange(min=0)
+
+redis_url_option = click.option(
+    "--redis-url", envvar=["RIVULET_REDIS_URL", "REDIS_URL"], default=DEFAULT_URL,
+    show_default=True, show_envvar=True, metavar="URL", help="The Redis to manage.",
+)
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print JSON (keys are the API's field names) instead of a table.")
+
+
+@contextlib.contextmanager
+def open_admin(url: str) -> Iterator[Admin]:
+    """An :class:`Admin` with a short retry budget, closed afterwards."""
+    # Looked up when called: the package must be fully imported, and whoever
+    # sets rivulet.cli.RETRY (tests shorten it) is heard.
+    from . import RETRY
+
+    try:
+        admin = Admin(url, retry=RETRY)
+    except ValueError as error:
+        raise click.BadParameter(str(error), click.get_current_context(silent=True),
+                                 param_hint="'--redis-url'") from None
+    try:
+        yield admin
+    except (ConnectionError, TimeoutError) as error:
+        # Name the URL: it may have come from an environment variable.
+        raise click.ClickException(f"{error} (redis url {masked(url)})") from error
+    finally:
+        admin.close()
