@@ -6,13 +6,16 @@ once, counted once, then timed ``repeats`` times.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 
-from bench import _report, _timing
+from bench import _report, _server, _timing
 from bench._roundtrips import Trips
 
 T = TypeVar("T")
@@ -77,3 +80,38 @@ def constant_trips(results: list[Measured]) -> bool:
         if m.group:
             groups.setdefault(m.group, set()).add(m.round_trips)
     return all(len(trips) == 1 for trips in groups.values())
+
+
+def scale_main(argv: list[str] | None, prog: str, description: str,
+               run: Callable[[str, Any, bool], tuple[list[Measured], dict[str, Any]]],
+               default: Any, quick: Any) -> int:
+    """The command line the 10,000-channel benchmarks share; exit 1 when round
+    trips grow with rows."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    _server.add_arguments(parser)
+    parser.add_argument("--channels", type=int, help="channels to create (default 10,000)")
+    args = parser.parse_args(argv)
+    cfg = quick if args.quick else default
+    if args.channels:
+        cfg = dataclasses.replace(cfg, channels=args.channels)
+    with _server.server_from_args(args) as (url, placement):
+        env = _report.environment(_server.server_version(url), placement)
+        print("populating ...", file=sys.stderr, flush=True)
+        results, dataset = run(url, cfg, not args.redis_url)
+    rows = [m.cells() for m in results]
+    constant = constant_trips(results)
+    if args.json:
+        _report.print_json({"environment": env, "dataset": dataset,
+                            "config": dataclasses.asdict(cfg),
+                            "round_trips_constant": constant,
+                            "results": [dataclasses.asdict(m) for m in results]})
+    elif args.rst:
+        print(_report.rst_table(HEADERS, rows))
+    else:
+        print(f"redis-server {env['redis_server']}, redis-py {env['redis_py']}, Python "
+              f"{env['python']}; CPU placement {placement}; {dataset['channels']:,} channels x "
+              f"{cfg.subscribers} subscribers x {cfg.messages} messages, one channel with "
+              f"{cfg.wide_subscribers:,} subscribers (filled in {dataset['populate_seconds']} s)")
+        print(_report.text_table(HEADERS, rows))
+        print(f"round trips independent of rows: {'yes' if constant else 'NO'}")
+    return 0 if constant else 1

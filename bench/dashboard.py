@@ -17,10 +17,9 @@ Exit status 1 means some call made more round trips at one size than at the othe
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -28,8 +27,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 if __package__ in (None, ""):  # run as `python bench/dashboard.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _populate, _report, _server
-from bench._meter import HEADERS, Measured, Meter, constant_trips
+from bench import _populate
+from bench._meter import Measured, Meter, scale_main
 from bench._roundtrips import counting_redis
 
 TOKEN = "bench-token"  # a throwaway token for the test client
@@ -133,36 +132,8 @@ def run(url: str, cfg: Config, keep_data: bool) -> tuple[list[Measured], dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.dashboard", description=(__doc__ or "").split("\n")[0]
-    )
-    _server.add_arguments(parser)
-    parser.add_argument("--channels", type=int, help="channels to create (default 10,000)")
-    args = parser.parse_args(argv)
-    cfg = QUICK if args.quick else DEFAULT
-    if args.channels:
-        cfg = Config(**{**asdict(cfg), "channels": args.channels})
-    with _server.server_from_args(args) as (url, placement):
-        env = _report.environment(_server.server_version(url), placement)
-        print("populating ...", file=sys.stderr, flush=True)
-        results, dataset = run(url, cfg, keep_data=not args.redis_url)
-    rows = [m.cells() for m in results]
-    constant = constant_trips(results)
-    if args.json:
-        _report.print_json({"environment": env, "dataset": dataset, "config": asdict(cfg),
-                            "round_trips_constant": constant,
-                            "results": [asdict(m) for m in results]})
-    elif args.rst:
-        print(_report.rst_table(HEADERS, rows))
-    else:
-        print(f"redis-server {env['redis_server']}, redis-py {env['redis_py']}, Python "
-              f"{env['python']}; CPU placement {placement}; {dataset['channels']:,} channels x "
-              f"{cfg.subscribers} subscribers x {cfg.messages} messages, one channel with "
-              f"{cfg.wide_subscribers:,} subscribers (filled in {dataset['populate_seconds']} s)")
-        print(_report.text_table(HEADERS, rows))
-        print(f"round trips independent of rows: {'yes' if constant else 'NO'}")
-    return 0 if constant else 1
-
+    return scale_main(argv, "python -m bench.dashboard", (__doc__ or "").split("\n")[0], run,
+                      DEFAULT, QUICK)
 
 if __name__ == "__main__":
     sys.exit(main())
