@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 
 import rivulet
 from rivulet.client import redis_url_from_env
@@ -46,10 +46,31 @@ def asset_dirs() -> tuple[Path, Path]:
     raise RuntimeError(f"dashboard templates not found beside {here}")
 
 
+class DashboardFlask(Flask):
+    """Flask, sending static files as bytes rather than open files.
+
+    werkzeug's development server can skip closing a response's file when a
+    browser resets the connection mid-request; the files here are small, so
+    reading them whole leaves nothing open.
+    """
+
+    def send_static_file(self, filename: str) -> Response:
+        response = super().send_static_file(filename)
+        if response.direct_passthrough:
+            wrapper = response.response
+            response.direct_passthrough = False
+            try:
+                response.set_data(b"".join(
+                    c.encode() if isinstance(c, str) else c for c in wrapper))
+            finally:
+                getattr(wrapper, "close", lambda: None)()
+        return response
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the dashboard app; ``test_config`` overrides every other setting."""
     templates, static = asset_dirs()
-    app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
+    app = DashboardFlask(__name__, template_folder=str(templates), static_folder=str(static))
     app.config.from_mapping(
         SECRET_KEY=secrets.token_hex(32),
         REDIS_URL=None,

@@ -231,3 +231,16 @@ def test_favicon_and_static_files_need_no_token(anon: FlaskClient) -> None:
         response = anon.get(path)
         assert response.status_code == 200, path
         response.close()
+
+
+def test_static_files_are_sent_as_bytes_not_open_files() -> None:
+    # werkzeug's dev server can leave a response's file open when a browser
+    # resets the connection; the dashboard sends its small files whole.
+    from dashboard import create_app
+
+    app = create_app({"AUTH": False})
+    with app.test_request_context():
+        response = app.send_static_file("favicon.svg")
+    assert not response.direct_passthrough
+    assert isinstance(response.response, list)
+    assert b"<svg" in response.get_data()
