@@ -29,6 +29,8 @@ from .names import validate_name
 from .retry import RetryPolicy
 
 log = logging.getLogger("rivulet")
+#: Counts and ids above this are capped: doubles (Lua's numbers) are exact up to 2^53.
+MAX_INT = 2**53 - 1
 _GLOB_SPECIAL = re.compile(r"[*?\[]")
 
 
@@ -42,13 +44,15 @@ def _age_s(now_ms: int, ts: int) -> float:
 
 
 def _non_negative(name: str, value: object, kind: type = int) -> Any:
+    """``value`` checked, and capped at 2^53 - 1: Redis would read a larger
+    count, formatted by Lua as ``1e+17``, as no integer at all."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
         raise TypeError(f"{name} must be {'a number' if kind is float else 'an int'}")
     if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    return value
+    return min(value, MAX_INT)
 
 
 class Admin:
@@ -168,7 +172,8 @@ class Admin:
         there was no such channel."""
         name = validate_name(name)
         reply = self.retry.run(
-            lambda: scripts.DELETE(self.redis, keys.channel_keys(name), []), "delete channel"
+            lambda: scripts.DELETE(self.redis, keys.channel_keys(name), [keys.wake_channel(name)]),
+            "delete channel",
         )
         clients = [text(c) for c in reply[1:]]
         batch = scripts.Batch()
@@ -324,7 +329,8 @@ class Admin:
         channel = validate_name(channel)
         client_id = validate_name(client_id, "client id")
         was, deleted, existed = self.retry.run(
-            lambda: scripts.UNSUBSCRIBE(self.redis, keys.channel_keys(channel), [client_id]),
+            lambda: scripts.UNSUBSCRIBE(self.redis, keys.channel_keys(channel),
+                                        [client_id, keys.wake_channel(channel)]),
             "remove subscriber",
         )
         if not int(existed):

@@ -78,7 +78,7 @@ def _limit(value: object) -> int:
         raise TypeError(f"message_limit must be an int, not {type(value).__name__}")
     if value < 1:
         raise ValueError(f"message_limit must be at least 1, not {value}")
-    return value
+    return min(value, 2**53 - 1)  # past that Lua would send Redis "1e+17"
 
 
 class Client:
@@ -196,7 +196,8 @@ class Client:
             return
         batch = scripts.Batch()
         for channel in channels:
-            batch.script(scripts.UNSUBSCRIBE, keys.channel_keys(channel), [self.client_id])
+            batch.script(scripts.UNSUBSCRIBE, keys.channel_keys(channel),
+                         [self.client_id, keys.wake_channel(channel)])
         batch.command("zrem", keys.index_key(self.client_id), *channels)
         batch.command("zcard", keys.index_key(self.client_id))
         results = self._run(batch, "unsubscribe")
@@ -262,27 +263,30 @@ class Client:
         wait_s = _timeout(timeout)
         limit = _limit(message_limit)
         deadline = None if wait_s < 0 else time.monotonic() + wait_s
-        channels = self._channels()
-        if not channels:
-            if wait_s < 0:
-                raise NotSubscribedError("read(timeout<0) with no subscriptions would never return")
-            if wait_s > 0:
-                time.sleep(wait_s)  # nothing to wait on: no channel can wake us
-            return {}
-        if wait_s == 0:
-            return self._fetch(channels, limit)
         while True:
+            channels = self._channels()
+            if not channels:
+                # None to begin with, or an operator removed the last one while
+                # we waited: no write can wake us now.
+                if deadline is None:
+                    raise NotSubscribedError("read(timeout<0) with no subscriptions would "
+                                             "never return")
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                return {}
+            if wait_s == 0:
+                return self._fetch(channels, limit)
             # Subscribing to wake-ups before looking means a write that lands
             # between the look and the wait still wakes the wait.
             self.retry.run(functools.partial(self._wakeup.watch, channels), "wake-ups")
             inbox = self._fetch(channels, limit)
             if inbox:
                 return inbox
+            if self._channels() != channels:
+                continue  # an operator removed a subscription: watch the rest
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return {}
             self._wakeup.wait(left)
-            channels = self._channels()
 
     def commit(self, inbox: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, int]:
         """Mark messages processed (``auto_commit=False``); returns new indexes.

@@ -102,12 +102,18 @@ def decode_messages(members: list[Any], channel: str) -> list[Message]:
     return [m for m in (decode_message(member, channel) for member in members) if m is not None]
 
 
+#: 9999-12-31T23:59:59.999Z: a later "ts" cannot be shown as a date.
+MAX_TS_MS = 253_402_300_799_999
+
+
 def decode_for_display(member: Any, message_id: Any) -> Message:
-    """A stored member for inspection: malformed ones are shown, not skipped."""
+    """A stored member for inspection: malformed ones (including a ``ts`` that
+    is no time) are shown with ``malformed: True``, not skipped."""
     raw = text(member)
     try:
         message = json.loads(raw)
-        if isinstance(message, dict) and isinstance(message.get("data"), str):
+        if (isinstance(message, dict) and isinstance(message.get("data"), str)
+                and type(message.get("ts")) is int and 0 <= message["ts"] <= MAX_TS_MS):
             message["id"] = int(float(message_id))
             return message
     except ValueError:

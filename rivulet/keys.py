@@ -11,10 +11,9 @@ key                       type    holds
 ``rvl:index:<client>``    zset    channel id -> index; a mirror of the authority
 ``rvl:lock:{C}``          --      reserved by the seed; never taken (scripts are atomic),
                                   deleted with the channel all the same
-``rvl:meta:{C}``          hash    last_write_ts (ms), max_messages, max_age_ms
+``rvl:meta:{C}``          hash    last_write_ts (ms), max_messages, max_age_ms, and
+                                  w:<writer> -> "<token> <first id>" of its last write
 ``rvl:read:{C}``          zset    client id -> time of its last read (ms)
-``rvl:dedup:{C}``         zset    write token -> expiry time (ms)
-``rvl:dedupid:{C}``       hash    write token -> first id issued by that write
 ``rvl:channels``          zset    channel registry, all scores 0 (lexicographic)
 ``rvl:clients``           zset    client registry, all scores 0 (lexicographic)
 ``rvl:wake:{C}``          pubsub  wake-up channel, published by every write

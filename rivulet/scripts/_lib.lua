@@ -3,6 +3,15 @@
 
 local unpack = table.unpack or unpack
 
+-- An integer as text. Lua's own number-to-text ("%.14g") turns 10^14 into
+-- "1e+14"; ids and stamps must keep every digit in JSON and score ranges.
+local function int(n)
+  return string.format('%d', math.floor(n))
+end
+
+-- The largest count or id rivulet handles: doubles are exact up to 2^53.
+local MAX_INT = 9007199254740991
+
 -- Redis server time in milliseconds: one clock for every producer.
 local function now_ms()
   local t = redis.call('TIME')
@@ -48,12 +57,15 @@ local function last_id_at_or_before(msg_key, cutoff_ms)
 end
 
 -- Apply retention caps (nil: no cap); returns how many messages went.
+-- Caps written around the library are clamped, so a write never fails on one.
 local function apply_caps(msg_key, max_messages, max_age_ms, now)
   local removed = 0
   if max_messages then
+    max_messages = math.max(0, math.min(max_messages, MAX_INT))
     removed = removed + redis.call('ZREMRANGEBYRANK', msg_key, 0, -(max_messages + 1))
   end
   if max_age_ms then
+    max_age_ms = math.max(0, math.min(max_age_ms, MAX_INT))
     local upto = last_id_at_or_before(msg_key, now - max_age_ms)
     if upto then
       removed = removed + redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', upto)
@@ -65,7 +77,7 @@ end
 -- Indexes past the head (a recreated channel, a foreign writer) count as the
 -- head; moving them down keeps later writes from being skipped.
 local function clamp_to_head(sub_key, head)
-  local beyond = redis.call('ZRANGEBYSCORE', sub_key, '(' .. head, '+inf')
+  local beyond = redis.call('ZRANGEBYSCORE', sub_key, '(' .. int(head), '+inf')
   for _, client in ipairs(beyond) do
     redis.call('ZADD', sub_key, head, client)
   end

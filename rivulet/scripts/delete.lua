@@ -2,6 +2,8 @@
 --
 -- KEYS[1..6] the channel's keys: rvl:id, msg, channel, meta, read, lock
 --            (all {C})
+-- ARGV[1] pub/sub channel of the channel's wake-ups: blocked readers look
+--         again and find the channel gone
 -- Returns {existed 0|1, client ids that were subscribed...}; the caller
 -- removes the channel from each of those clients' rvl:index: mirrors.
 
@@ -14,4 +16,5 @@ for _, client in ipairs(redis.call('ZRANGE', sub_key, 0, -1)) do
   reply[#reply + 1] = client
 end
 redis.call('DEL', unpack(KEYS))
+redis.call('PUBLISH', ARGV[1], 0)
 return reply

@@ -25,7 +25,7 @@ local subscribers = redis.call('ZCARD', sub_key)
 local min_index, unread_ts = -1, -1
 if subscribers > 0 then
   min_index = tonumber(redis.call('ZRANGE', sub_key, 0, 0, 'WITHSCORES')[2])
-  local _, ts = first_of(redis.call('ZRANGEBYSCORE', msg_key, '(' .. min_index, '+inf',
+  local _, ts = first_of(redis.call('ZRANGEBYSCORE', msg_key, '(' .. int(min_index), '+inf',
     'WITHSCORES', 'LIMIT', 0, 1))
   unread_ts = ts
 end

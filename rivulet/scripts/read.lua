@@ -25,7 +25,7 @@ if index > head then
   redis.call('ZADD', sub_key, index, client)
 end
 
-local rows = redis.call('ZRANGEBYSCORE', msg_key, '(' .. index, '+inf', 'LIMIT', 0, limit)
+local rows = redis.call('ZRANGEBYSCORE', msg_key, '(' .. int(index), '+inf', 'LIMIT', 0, limit)
 if commit and #rows > 0 then
   index = tonumber(redis.call('ZSCORE', msg_key, rows[#rows]))
   redis.call('ZADD', sub_key, index, client)

@@ -5,7 +5,8 @@
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index (the authority)
 -- ARGV[1] client id
 -- ARGV[2] policy: "earliest", "latest" or "current"
--- Returns the client's index.
+-- Returns the client's index. Moving an index forward deletes what every
+-- subscriber has now read.
 
 local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
 local client, policy = ARGV[1], ARGV[2]
@@ -13,6 +14,7 @@ local client, policy = ARGV[1], ARGV[2]
 redis.call('SET', id_key, 0, 'NX')
 local head = head_of(id_key)
 local index = tonumber(redis.call('ZSCORE', sub_key, client))
+local before = index
 
 if policy == 'earliest' then
   local oldest = redis.call('ZRANGE', msg_key, 0, 0, 'WITHSCORES')
@@ -27,4 +29,7 @@ else
   index = math.min(index, head)
 end
 redis.call('ZADD', sub_key, index, client)
+if before and index > before then
+  prune_consumed(sub_key, msg_key)  -- it may have been the last to read those
+end
 return index

@@ -44,12 +44,12 @@ local last = redis.call('INCRBY', id_key, count)
 local first = last - count + 1
 clamp_to_head(sub_key, first - 1)
 
-local prefix = ',"ts":' .. now .. ',"src":' .. src .. ',"data":'
+local prefix = ',"ts":' .. int(now) .. ',"src":' .. src .. ',"data":'
 local args = {}
 for i = 1, count do
   local id = first + i - 1
   args[#args + 1] = id
-  args[#args + 1] = '{"id":' .. id .. prefix .. ARGV[5 + i] .. '}'
+  args[#args + 1] = '{"id":' .. int(id) .. prefix .. ARGV[5 + i] .. '}'
   if #args >= 4000 then  -- stay well inside Lua's stack for unpack
     redis.call('ZADD', msg_key, unpack(args))
     args = {}
@@ -58,7 +58,7 @@ end
 if #args > 0 then
   redis.call('ZADD', msg_key, unpack(args))
 end
-redis.call('HSET', meta_key, 'last_write_ts', now, last_field, token .. ' ' .. first)
+redis.call('HSET', meta_key, 'last_write_ts', now, last_field, token .. ' ' .. int(first))
 if meta[2] or meta[3] then
   apply_caps(msg_key, tonumber(meta[2]), tonumber(meta[3]), now)
 end

@@ -458,3 +458,61 @@ def test_a_client_and_its_options_are_checked(backend: Any) -> None:
         rivulet.Client(redis=backend, max_message_bytes=0)
     with pytest.raises(ValueError, match="invalid Redis URL"):
         rivulet.connect("http://nope")
+
+
+def test_ids_past_ten_to_the_fourteen_keep_every_digit(make_client: Any, backend: Any) -> None:
+    # Lua prints numbers as "%.14g"; the scripts must not (1e+14 is no id).
+    c = make_client()
+    c.subscribe("big")
+    backend.set(keys.id_key("big"), 99_999_999_999_998)
+    assert c.write("big", ["x", "y", "z"]) == [99_999_999_999_999, 100_000_000_000_000,
+                                                100_000_000_000_001]
+    assert [m["id"] for m in c.read()["big"]] == [99_999_999_999_999, 100_000_000_000_000,
+                                                  100_000_000_000_001]
+    assert c.write("big", "after") == [100_000_000_000_002]
+
+
+def test_huge_counts_are_capped_not_refused(make_client: Any, admin: rivulet.Admin) -> None:
+    c = make_client()
+    c.subscribe("ch")
+    admin.set_retention("ch", max_messages=10**17, max_age=10.0**17)
+    c.write("ch", ["a", "b"])
+    assert len(c.read(message_limit=10**17)["ch"]) == 2
+    c.write("ch", "c")
+    assert [m["data"] for m in admin.messages("ch", limit=10**20)] == ["c"]
+    assert admin.prune("ch", keep_last=10**20) == 0
+
+
+def test_latest_moving_forward_deletes_what_all_have_read(make_client: Any,
+                                                          backend: Any) -> None:
+    a, b = make_client("a"), make_client("b")
+    a.subscribe("ch")
+    b.subscribe("ch")
+    a.write("ch", ["1", "2"])
+    a.read()
+    b.subscribe("ch", "latest")  # b skips ahead: now everyone has "read" 1 and 2
+    assert stored(backend, "ch") == []
+
+
+def test_a_blocked_read_ends_when_its_last_subscription_is_removed(
+    make_client: Any, admin: rivulet.Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = make_client("reader")
+    reader.subscribe("only")
+    make_client("other").subscribe("only")  # so removing reader keeps the channel
+    waiting = blocked_signal(monkeypatch)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            reader.read(timeout=-1)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    assert waiting.wait(10), "reader never blocked"
+    admin.remove_subscriber("only", "reader")  # publishes a wake-up
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], rivulet.NotSubscribedError)

@@ -47,3 +47,9 @@ def test_encode_batch_checks_types_and_sizes() -> None:
         encode_batch(None, 10)
     with pytest.raises(ValueError, match="message 1"):
         encode_batch(["a", "b" * 11], 10)
+
+
+@pytest.mark.parametrize("ts", ['"abc"', "99999999999999999999", "-1", "1.5", "null"])
+def test_display_flags_a_stamp_that_is_no_time(ts: str) -> None:
+    member = '{"id": 1, "ts": ' + ts + ', "src": "s", "data": "d"}'
+    assert decode_for_display(member, 1)["malformed"] is True
