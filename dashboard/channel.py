@@ -119,7 +119,9 @@ def _act(name: str, action: Callable[[], str]) -> Response:
 def post(name: str) -> Response:
     def action() -> str:
         # Browsers send a textarea's line breaks as CRLF; the person typed LF.
-        data = request.form.get("data", "").replace("\r\n", "\n")
+        if "data" not in request.form:
+            raise FormError("the form has no data field")
+        data = request.form["data"].replace("\r\n", "\n")
         src = request.form.get("src", "").strip() or "dashboard"
         message_id = admin().post(name, data, src=src)
         return f"Posted message {message_id} as {src!r}."

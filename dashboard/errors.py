@@ -45,12 +45,13 @@ def error_response(status: int, title: str, detail: str) -> Response:
 
 def redis_unavailable(error: Exception) -> Response:
     url = backend().masked_url
-    if isinstance(error, (RedisDown, RedisTimeout)):
-        title = "Redis is unreachable"
-    else:
-        title = "Redis refused the request"
-    log.warning("%s at %s: %s", title, url, error)
-    response = error_response(503, title, f"{url}: {error}")
+    if not isinstance(error, (RedisDown, RedisTimeout)):
+        # Redis answered, with an error: data it cannot serve (a key of the
+        # wrong type, written around the library). Retrying will not help.
+        log.warning("Redis refused a request at %s: %s", url, error)
+        return error_response(500, "Redis refused the request", f"{url}: {error}")
+    log.warning("Redis is unreachable at %s: %s", url, error)
+    response = error_response(503, "Redis is unreachable", f"{url}: {error}")
     response.headers["Retry-After"] = "2"
     return response
 

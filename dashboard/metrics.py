@@ -36,7 +36,9 @@ class AdminCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         source = self.get_admin()
         channels = source.channels()
-        subscribers = source.subscribers_many([c.name for c in channels])
+        # A row with an error (e.g. a name registered around the library) has
+        # no subscribers to read; the channel gauges still show it.
+        subscribers = source.subscribers_many([c.name for c in channels if c.error is None])
         messages = GaugeMetricFamily(
             "rivulet_channel_messages", "Messages stored in the channel.", labels=["channel"]
         )

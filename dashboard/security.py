@@ -22,7 +22,7 @@ from .rawpath import encoded_path
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: Endpoints anyone may reach: liveness and the files a login page needs.
-PUBLIC_ENDPOINTS = frozenset({"static", "health.healthz"})
+PUBLIC_ENDPOINTS = frozenset({"static", "health.healthz", "health.favicon"})
 SESSION_KEY = "auth"
 
 CSP = "; ".join(

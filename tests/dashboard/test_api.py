@@ -199,3 +199,34 @@ def test_app_builds_its_own_admin_from_the_url(redis_server: Any, real_redis: An
     browser = app.test_client()
     assert browser.get("/healthz").status_code == 200
     assert browser.get("/").status_code == 200
+
+
+def test_metrics_survive_a_name_registered_around_the_library(
+    anon: FlaskClient, two_channels: None, store: Any, admin: rivulet.Admin
+) -> None:
+    # A key with a brace in its "channel" is found by rebuild_registry and
+    # flagged on its row; the scrape must still answer for everything else.
+    store.zadd("rvl:msg:{x}y}", {'{"id":1,"ts":1,"src":"s","data":"d"}': 1})
+    admin.rebuild_registry()
+    reply = anon.get("/metrics", headers=bearer())
+    assert reply.status_code == 200
+    assert "rivulet_subscriber_lag_messages{" in reply.get_data(as_text=True)
+
+
+def test_favicon_ico_is_public(anon: FlaskClient) -> None:
+    reply = anon.get("/favicon.ico")
+    assert reply.status_code == 301
+    assert reply.headers["Location"].endswith("/static/favicon.svg")
+
+
+def test_a_key_of_the_wrong_type_is_a_clear_500_not_an_outage(
+    anon: FlaskClient, store: Any, make_client: Callable[..., rivulet.Client]
+) -> None:
+    make_client("c", "wt")
+    store.delete("rvl:msg:{wt}")
+    store.set("rvl:msg:{wt}", "not a zset")
+    reply = anon.get("/channels/wt", headers=bearer())
+    assert reply.status_code == 500
+    assert "Redis refused the request" in reply.get_data(as_text=True)
+    assert "Traceback" not in reply.get_data(as_text=True)
+    assert "Retry-After" not in reply.headers

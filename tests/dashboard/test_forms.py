@@ -245,3 +245,11 @@ def test_invalid_channel_name_in_a_form_url_is_400(client: FlaskClient) -> None:
     token = csrf_token(client)
     response = client.post(f"/channels/{seg('a{b}')}/post", data={"data": "x", "csrf_token": token})
     assert response.status_code == 400
+
+
+def test_post_without_a_data_field_stores_nothing(
+    client: FlaskClient, admin: rivulet.Admin, reader: rivulet.Client
+) -> None:
+    _, page = Form(client).post("post", src="ops")
+    assert "no data field" in page and 'class="flash flash-error"' in page
+    assert admin.channel(NAME).head_id == 5
