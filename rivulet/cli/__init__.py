@@ -123,9 +123,10 @@ def cli(ctx: click.Context) -> None:
     Exit status: 0 ok, 1 runtime error, 2 usage error.
     """
     if ctx.invoked_subcommand is None:
-        # No command is a usage error, answered with the help (on stderr, as click 8.2+ does).
-        click.echo(ctx.get_help(), err=True)
-        ctx.exit(2)
+        # A usage error like any other: one line, pointing at the help.
+        assert isinstance(ctx.command, click.Group)
+        raise click.UsageError(
+            f"missing a command ({', '.join(ctx.command.list_commands(ctx))})", ctx)
 
 
 for _command in (channels, lag, clients, post, tail, prune, delete, move, remove, retention):

@@ -14,7 +14,7 @@ from ..codec import Message
 from ..exceptions import ChannelNotFoundError
 from ..names import validate_name
 from ..wakeup import Wakeup
-from .options import COUNT, argv_text, checked, open_admin, redis_url_option
+from .options import COUNT, argv_text, checked, open_admin, parse_src, redis_url_option
 from .output import emit_json, iso_time, safe
 
 #: ``tail --follow`` reads new messages in pages of this many.
@@ -32,7 +32,7 @@ def _read_stdin() -> str:
 @click.command()
 @click.argument("channel", callback=checked(validate_name))
 @click.argument("data")
-@click.option("--src", default="cli", callback=checked(validate_name), show_default=True,
+@click.option("--src", default="cli", callback=checked(parse_src), show_default=True,
               help="The writer id stored with the message.")
 @click.option("--create", is_flag=True, help="Create the channel if it does not exist.")
 @redis_url_option

@@ -51,6 +51,10 @@ def parse_client_id(value: str) -> str:
     return validate_name(value, "client id")
 
 
+def parse_src(value: str) -> str:
+    return validate_name(value, "src")
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

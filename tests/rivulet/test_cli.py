@@ -420,11 +420,18 @@ def test_usage_errors_exit_2_with_one_line(run: Run, args: list[str]) -> None:
     assert "--help" in one_line_error(result.stderr)
 
 
-def test_no_command_shows_the_help_as_a_usage_error(run: Run) -> None:
+def test_no_command_is_a_one_line_usage_error(run: Run) -> None:
     result = run()
     assert result.exit_code == 2
-    assert result.stderr.startswith("Usage: rivulet") and "tail" in result.stderr
+    line = one_line_error(result.stderr)
+    assert "missing a command" in line and "tail" in line and "--help" in line
     assert run("--help").exit_code == 0
+
+
+def test_an_empty_src_is_named_as_src(run: Run, url: str) -> None:
+    result = run("post", "--redis-url", url, "--src", "", "ch", "x")
+    assert result.exit_code == 2
+    assert "src must be" in one_line_error(result.stderr)
 
 
 def test_bad_redis_url_is_a_usage_error(run: Run) -> None:
