@@ -113,13 +113,13 @@ def client(app: Flask) -> FlaskClient:
     return login(app)
 
 
-@pytest.fixture
-def make_client(store: Any) -> Iterator[Callable[..., rivulet.Client]]:
-    """rivulet clients on the test's Redis, closed afterwards."""
+def client_factory(redis: Any) -> Iterator[Callable[..., rivulet.Client]]:
+    """Yield a maker of rivulet clients on ``redis`` (subscribed at earliest);
+    close them all afterwards."""
     made: list[rivulet.Client] = []
 
     def make(client_id: str, channels: str | list[str] | None = None, **kw: Any) -> rivulet.Client:
-        made_client = rivulet.Client(redis=store, client_id=client_id, **kw)
+        made_client = rivulet.Client(redis=redis, client_id=client_id, **kw)
         if channels is not None:
             made_client.subscribe(channels, "earliest")
         made.append(made_client)
@@ -128,6 +128,12 @@ def make_client(store: Any) -> Iterator[Callable[..., rivulet.Client]]:
     yield make
     for made_client in made:
         made_client.close()
+
+
+@pytest.fixture
+def make_client(store: Any) -> Iterator[Callable[..., rivulet.Client]]:
+    """rivulet clients on the test's Redis, closed afterwards."""
+    yield from client_factory(store)
 
 
 @pytest.fixture
@@ -174,15 +180,4 @@ def live(live_app: Flask) -> Iterator[LiveServer]:
 @pytest.fixture
 def make_real_client(real_redis: Any) -> Iterator[Callable[..., rivulet.Client]]:
     """rivulet clients on the session's real redis-server (what `live` serves)."""
-    made: list[rivulet.Client] = []
-
-    def make(client_id: str, channels: str | list[str] | None = None, **kw: Any) -> rivulet.Client:
-        made_client = rivulet.Client(redis=real_redis, client_id=client_id, **kw)
-        if channels is not None:
-            made_client.subscribe(channels, "earliest")
-        made.append(made_client)
-        return made_client
-
-    yield make
-    for made_client in made:
-        made_client.close()
+    yield from client_factory(real_redis)
