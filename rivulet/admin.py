@@ -69,6 +69,8 @@ class Admin:
             self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
             self._owns_redis = True
         else:
+            if redis_args:
+                raise TypeError("pass either a ready redis client or a URL and options, not both")
             self.redis = redis_url_or_client
             self._owns_redis = False
 
@@ -88,8 +90,8 @@ class Admin:
 
     # -- channels ----------------------------------------------------------
 
-    def _names(self, match: str | None) -> list[str]:
-        """Registry names matching a glob, sorted; one round trip."""
+    def channel_names(self, match: str | None = None) -> list[str]:
+        """Registered channel names matching ``match`` (a glob), sorted; one round trip."""
         low: str | bytes = "-"
         high: str | bytes = "+"
         if match:
@@ -106,15 +108,11 @@ class Admin:
             names = [n for n in names if fnmatch.fnmatchcase(n, match)]
         return names
 
-    def channel_names(self, match: str | None = None) -> list[str]:
-        """Registered channel names matching ``match`` (a glob), sorted; one round trip."""
-        return self._names(match)
-
     def channel_count(self, match: str | None = None) -> int:
         """How many channels the registry lists (matching ``match``, a glob)."""
         if match is None:
             return int(self._call(lambda: self.redis.zcard(keys.CHANNELS), "count channels"))
-        return len(self._names(match))
+        return len(self.channel_names(match))
 
     def channel_page(self, match: str | None = None, offset: int = 0,
                      limit: int | None = None) -> tuple[Rows[ChannelInfo], int]:
@@ -128,7 +126,7 @@ class Admin:
             raw, total = self._run(batch, "list channels")
             names = [text(n) for n in raw]
         else:
-            every = self._names(match)
+            every = self.channel_names(match)
             total = len(every)
             names = every[offset:] if limit is None else every[offset:offset + limit]
         return self._infos(names, skip_missing=True), int(total)
