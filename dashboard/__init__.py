@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response
 
 import rivulet
-from rivulet.client import redis_url_from_env
+from rivulet.urls import redis_url_from_env
 
 from . import (
     api,

@@ -8,12 +8,11 @@ answers 503 within a few seconds instead of hanging on the default budget.
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, current_app
 
 from rivulet import Admin, RetryPolicy
-from rivulet.client import redis_from_url
+from rivulet.urls import mask_url, redis_from_url
 
 #: How long one page keeps retrying an unreachable Redis before answering 503.
 PAGE_RETRY = RetryPolicy(budget_s=2.0, base_delay_s=0.05, max_delay_s=0.5)
@@ -75,30 +74,3 @@ def admin() -> Admin:
     return backend().admin
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (in the netloc and the query)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable Redis URL)"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            userinfo = f"{user}:***"
-        else:
-            # Some clients read a lone userinfo as the password: hide it too.
-            userinfo = "***"
-        netloc = f"{userinfo}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [(k, "***" if k.lower() == "password" else v) for k, v in pairs]
-        query = urlencode(masked, safe="*/")
-    # Replace only the parts that changed: urlunsplit would turn unix:/// into unix:/.
-    if netloc != parts.netloc:
-        url = url.replace(f"//{parts.netloc}", f"//{netloc}", 1)
-    if query != parts.query:
-        url = url.replace(f"?{parts.query}", f"?{query}", 1)
-    return url

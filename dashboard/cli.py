@@ -31,7 +31,8 @@ from werkzeug.serving import (
     select_address_family,
 )
 
-from .backend import mask_url
+from rivulet.urls import mask_url
+
 from .embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisError
 
 if TYPE_CHECKING:

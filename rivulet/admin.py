@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import keys, scripts
-from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, redis_from_url, write_call
+from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import Message, decode_for_display, encode_batch, text
 from .exceptions import (
     ChannelNotFoundError,
@@ -27,6 +27,7 @@ from .exceptions import (
 from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 from .names import validate_name
 from .retry import RetryPolicy
+from .urls import redis_from_url
 
 log = logging.getLogger("rivulet")
 #: Counts and ids above this are capped: doubles (Lua's numbers) are exact up to 2^53.

@@ -12,18 +12,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-import redis as redis_py
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from . import keys, scripts
 from .codec import Message, decode_messages, encode_batch, json_literal, text
 from .exceptions import NotSubscribedError, RivuletError
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
+from .urls import redis_from_url, redis_url_from_env
 from .wakeup import Wakeup
 
-DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
 Inbox = dict[str, list[Message]]
@@ -47,22 +43,6 @@ class IndexPolicy(str, enum.Enum):
                 pass
         valid = ", ".join(repr(p.value) for p in cls)
         raise ValueError(f"unknown index policy {value!r}; use one of {valid}")
-
-
-def redis_url_from_env() -> str:
-    """``RIVULET_REDIS_URL``, then ``REDIS_URL``, then the local default."""
-    return os.environ.get("RIVULET_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
-
-
-def redis_from_url(url: str | None = None, **redis_args: Any) -> redis_py.Redis:
-    """A redis-py client with redis-py's own retries off: rivulet retries itself."""
-    redis_args.setdefault("socket_connect_timeout", 2.0)
-    redis_args.setdefault("socket_timeout", 10.0)
-    redis_args["retry"] = Retry(NoBackoff(), 0)
-    try:
-        return redis_py.Redis.from_url(url or redis_url_from_env(), **redis_args)
-    except ValueError as error:
-        raise ValueError(f"invalid Redis URL {url!r}: {error}") from None
 
 
 def _timeout(value: object) -> float:
@@ -292,6 +272,9 @@ class Client:
         """Mark messages processed (``auto_commit=False``); returns new indexes.
 
         Each channel's index moves to the highest id in its list, never back.
+        A channel this client no longer reads (unsubscribed, or removed by an
+        operator) has nothing to commit: it is left out of the result, and the
+        others are committed all the same.
         """
         upto: dict[str, int] = {}
         for channel, messages in inbox.items():
@@ -306,10 +289,13 @@ class Client:
             batch.script(scripts.COMMIT, self._read_keys(channel), [self.client_id, last])
         results = self._run(batch, "commit")
         indexes: dict[str, int] = {}
+        gone: list[str] = []
         for (channel, _), (state, index) in zip(upto.items(), results):
-            if not int(state):
-                raise NotSubscribedError(f"not subscribed to {channel!r}", channel)
-            indexes[channel] = int(index)
+            if int(state):
+                indexes[channel] = int(index)
+            else:
+                gone.append(channel)
+        self._forget(gone)
         self._write_mirror(indexes)
         return indexes
 
@@ -371,6 +357,18 @@ class Client:
             )
             self._mirror.update(stale)
 
+    def _forget(self, gone: list[str]) -> None:
+        """Drop subscriptions Redis no longer has (an operator removed them, or
+        the channel was deleted) from the mirror and from this object."""
+        if not gone:
+            return
+        self.retry.run(
+            lambda: self.redis.zrem(keys.index_key(self.client_id), *gone), "drop subscriptions"
+        )
+        if self._mirror is not None:
+            for channel in gone:
+                self._mirror.pop(channel, None)
+
     def _fetch(self, channels: list[str], limit: int) -> Inbox:
         batch = scripts.Batch()
         commit = "1" if self.auto_commit else "0"
@@ -388,14 +386,7 @@ class Client:
             messages = decode_messages(reply[2:], channel)
             if messages:
                 inbox[channel] = messages
-        if gone:
-            # Removed by an operator, or the channel was deleted: forget it here too.
-            self.retry.run(
-                lambda: self.redis.zrem(keys.index_key(self.client_id), *gone), "drop subscriptions"
-            )
-            assert self._mirror is not None
-            for channel in gone:
-                self._mirror.pop(channel, None)
+        self._forget(gone)
         self._write_mirror(indexes)
         return inbox
 
@@ -436,4 +427,7 @@ def connect(
     )
 
 
-__all__ = ["Client", "IndexPolicy", "RivuletError", "connect", "redis_from_url", "write_call"]
+__all__ = [
+    "Client", "IndexPolicy", "RivuletError", "connect", "redis_from_url", "redis_url_from_env",
+    "write_call",
+]

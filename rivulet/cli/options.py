@@ -12,10 +12,9 @@ from typing import Any, TypeVar
 import click
 
 from ..admin import Admin
-from ..client import DEFAULT_URL
 from ..exceptions import ConnectionError, TimeoutError
 from ..names import validate_name
-from .output import masked
+from ..urls import DEFAULT_URL, mask_url
 
 #: The value that clears a retention cap.
 NO_CAP = "none"
@@ -125,6 +124,6 @@ def open_admin(url: str) -> Iterator[Admin]:
         yield admin
     except (ConnectionError, TimeoutError) as error:
         # Name the URL: it may have come from an environment variable.
-        raise click.ClickException(f"{error} (redis url {masked(url)})") from error
+        raise click.ClickException(f"{error} (redis url {mask_url(url)})") from error
     finally:
         admin.close()

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sys
 import unicodedata
-import urllib.parse
 from collections.abc import Sequence
 
 import click
@@ -104,10 +102,3 @@ def emit_json(value: object) -> None:
     click.echo(json.dumps(value, ensure_ascii=not encoding.startswith("utf")))
 
 
-def masked(url: str) -> str:
-    """A Redis URL with its password replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    return re.sub(r"(?i)(password=)[^&]*", r"\1***", urllib.parse.urlunsplit(parts))

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 import rivulet
 from dashboard import create_app
-from dashboard.backend import mask_url
+from rivulet.urls import mask_url
 
 from ..conftest import RedisServer
 from .conftest import TOKEN, bearer, csrf_token, login, seg
