@@ -91,6 +91,8 @@ def translate(error: Exception) -> RivuletError:
         return error
     if isinstance(error, rex.TimeoutError):
         return TimeoutError(f"Redis did not answer in time: {error}")
+    if isinstance(error, (rex.AuthenticationError, rex.AuthorizationError)):
+        return ConnectionError(f"Redis refused the credentials: {error}")
     if isinstance(error, rex.ConnectionError):
         return ConnectionError(f"cannot reach Redis: {error}")
     if isinstance(error, rex.ResponseError):
@@ -109,7 +111,10 @@ def translate(error: Exception) -> RivuletError:
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for failures worth retrying: a dropped link, a restarting server."""
+    """True for failures worth retrying: a dropped link, a restarting server.
+    Refused credentials are not: they stay refused however long we wait."""
+    if isinstance(error, (rex.AuthenticationError, rex.AuthorizationError)):
+        return False
     return isinstance(error, (rex.ConnectionError, rex.TimeoutError)) or (
         isinstance(error, rex.ResponseError)
         and str(error).startswith(("LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"))

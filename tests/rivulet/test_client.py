@@ -305,10 +305,34 @@ def test_commit_never_moves_back_or_past_the_head(make_client: Any) -> None:
     assert c.commit({"ch": [{"id": 99}]}) == {"ch": 2}
 
 
-def test_commit_on_a_channel_not_subscribed(make_client: Any) -> None:
-    c = make_client(auto_commit=False)
-    with pytest.raises(rivulet.NotSubscribedError):
-        c.commit({"nope": [{"id": 1}]})
+def test_commit_leaves_out_channels_no_longer_read(make_client: Any,
+                                                  admin: rivulet.Admin) -> None:
+    c = make_client("c", auto_commit=False)
+    c.subscribe(["a", "b"])
+    make_client("keeper").subscribe("b")  # b outlives c's removal
+    c.write("a", "1")
+    c.write("b", "2")
+    inbox = c.read()
+    admin.remove_subscriber("b", "c")
+    assert c.commit(inbox) == {"a": 1}  # b is gone; a is committed all the same
+    assert c.subscriptions == ["a"]
+    assert c.commit({"nope": [{"id": 1}]}) == {}
+
+
+def test_listen_without_auto_commit_survives_a_removed_subscription(
+    make_client: Any, admin: rivulet.Admin
+) -> None:
+    c = make_client("c", auto_commit=False)
+    c.subscribe(["a", "b"])
+    c.write("a", ["a1", "a2"])
+    c.write("b", ["b1"])
+    seen = []
+    for _channel, message in c.listen(timeout=0):
+        seen.append(message["data"])
+        if len(seen) == 1:
+            admin.delete_channel("b")
+    assert seen == ["a1", "a2", "b1"]
+    assert c.read() == {}  # a's batch was committed
 
 
 def test_listen_without_auto_commit_redelivers_an_unfinished_batch(make_client: Any) -> None:
@@ -449,6 +473,29 @@ def test_connect_reads_the_url_from_the_environment(redis_server: Any,
     with rivulet.connect(client_id="env", channel_ids=["ch"]) as c:
         assert c.subscriptions == ["ch"]
         c.unsubscribe("ch")
+
+
+def test_an_invalid_url_is_reported_without_its_password() -> None:
+    with pytest.raises(ValueError, match="invalid Redis URL") as info:
+        rivulet.connect("redis://:s3cretpw@127.0.0.1:notaport/0")
+    assert "s3cretpw" not in str(info.value)
+
+
+def test_refused_credentials_are_not_retried(redis_server: Any, real_redis: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[int] = []
+    monkeypatch.setattr(rivulet.RetryPolicy, "delay", lambda self, attempt: pauses.append(1) or 0)
+    real_redis.config_set("requirepass", "right")
+    try:
+        url = f"redis://:wrong@127.0.0.1:{redis_server.port}/0"
+        with rivulet.connect(url) as c, pytest.raises(rivulet.ConnectionError,
+                                                      match="refused the credentials"):
+            c.ping()
+        assert pauses == []
+    finally:
+        authed = redis_server.client(password="right")
+        authed.config_set("requirepass", "")
+        authed.close()
 
 
 def test_a_client_and_its_options_are_checked(backend: Any) -> None:
