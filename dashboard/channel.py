@@ -122,7 +122,7 @@ def post(name: str) -> Response:
         if "data" not in request.form:
             raise FormError("the form has no data field")
         data = request.form["data"].replace("\r\n", "\n")
-        src = request.form.get("src", "").strip() or "dashboard"
+        src = request.form.get("src", "") or "dashboard"
         message_id = admin().post(name, data, src=src)
         return f"Posted message {message_id} as {src!r}."
 
@@ -148,7 +148,8 @@ def prune(name: str) -> Response:
 @bp.post("/<seg:name>/subscriber")
 def subscriber(name: str) -> Response:
     form = request.form
-    client_id = form.get("client_id", "").strip()
+    # Not stripped: spaces at either end are part of a valid client id.
+    client_id = form.get("client_id", "")
     verb = form.get("action", "")
 
     def move() -> str:

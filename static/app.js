@@ -101,6 +101,14 @@
 
   document.addEventListener("visibilitychange", schedule);
 
+  // Pause and resume are shared by every tab: follow a change made in another.
+  window.addEventListener("storage", function (event) {
+    if (event.key !== STORE_PAUSED) { return; }
+    showControl();
+    say(paused() ? "paused" : "", false);
+    schedule();
+  });
+
   // A refresh that fails keeps the last good table and says why.
   document.body.addEventListener("htmx:responseError", function (event) {
     var code = event.detail.xhr ? event.detail.xhr.status : 0;

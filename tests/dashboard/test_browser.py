@@ -128,6 +128,21 @@ def test_pause_stops_refreshing_and_resume_restarts(
     expect(page.locator("#refresh-interval")).to_have_value("5")
 
 
+def test_pause_in_one_tab_pauses_and_resumes_the_others(
+    page: Any, live: LiveServer, channel: rivulet.Client
+) -> None:
+    other = page.context.new_page()  # same browser profile: same stored choice
+    other.goto(f"{live.url}/")
+    page.goto(f"{live.url}/")
+    page.get_by_role("button", name="Pause").click()
+    expect(other.get_by_role("button", name="Resume")).to_be_visible()
+    page.get_by_role("button", name="Resume").click()
+    expect(other.get_by_role("button", name="Pause")).to_be_visible()
+    channel.write(HOSTILE, ["more"])
+    expect(other.locator("tr[data-channel] td.lag").first).to_have_text("3")
+    other.close()
+
+
 def test_post_through_the_form(page: Any, live: LiveServer, channel: Any) -> None:
     page.goto(f"{live.url}/channels/{seg(HOSTILE)}")
     page.fill("#post-data", '{"posted": "<i>from the browser</i>"}')

@@ -253,3 +253,15 @@ def test_post_without_a_data_field_stores_nothing(
     _, page = Form(client).post("post", src="ops")
     assert "no data field" in page and 'class="flash flash-error"' in page
     assert admin.channel(NAME).head_id == 5
+
+
+def test_client_ids_with_spaces_at_the_ends_are_kept_whole(
+    client: FlaskClient, admin: rivulet.Admin, reader: rivulet.Client,
+    make_client: Callable[..., rivulet.Client],
+) -> None:
+    make_client(" padded ", NAME)
+    form = Form(client)
+    _, page = form.post("subscriber", client_id=" padded ", index="latest", action="move")
+    assert flash_ok(page, "Moved ' padded ' to index 5.")
+    _, page = form.post("subscriber", client_id=" padded ", action="remove")
+    assert flash_ok(page, "Removed subscriber ' padded '.")
