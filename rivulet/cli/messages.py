@@ -12,6 +12,8 @@ import click
 from ..admin import Admin
 from ..codec import Message
 from ..exceptions import ChannelNotFoundError
+from ..exceptions import ConnectionError as RivuletConnectionError
+from ..exceptions import TimeoutError as RivuletTimeoutError
 from ..names import validate_name
 from ..wakeup import Wakeup
 from .options import COUNT, argv_text, checked, open_admin, parse_src, redis_url_option
@@ -99,8 +101,12 @@ def _follow(admin: Admin, channel: str, count: int, show: Callable[[Message], No
         last = max([head, *(int(m["id"]) for m in recent)])
         while True:
             wakeup.wait(None)
-            watch()  # again after a dropped link, then look for what it missed
-            last = _show_after(admin, channel, last, show)
+            try:
+                watch()  # again after a dropped link, then look for what it missed
+                last = _show_after(admin, channel, last, show)
+            except (RivuletConnectionError, RivuletTimeoutError) as error:
+                # Following outlives an outage: say so, and keep trying.
+                click.echo(f"note: {error}; still trying", err=True)
     finally:
         wakeup.close()
 
