@@ -68,7 +68,8 @@ def live_fragment(name: str) -> str:
         context = live_context(name)
     except ChannelNotFoundError:
         return render_template("_channel.html", name=name, gone=True)
-    return render_template("_channel.html", **context)
+    # The delete form's summary rides along out of band, so it stays current.
+    return render_template("_channel.html", oob=True, **context)
 
 
 @bp.get("/<seg:name>/_messages")

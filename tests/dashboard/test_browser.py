@@ -160,6 +160,9 @@ def test_delete_with_the_confirmation(
 ) -> None:
     page.goto(f"{live.url}/channels/{seg(HOSTILE)}")
     expect(page.locator("#delete-form")).to_contain_text("2 stored messages")
+    channel.write(HOSTILE, ["one more"])
+    # What will be lost stays current: it rides along with each live refresh.
+    expect(page.locator("#delete-form")).to_contain_text("3 stored messages")
     page.fill("#delete-confirm", "orders")
     page.get_by_role("button", name="Delete channel").click()
     expect(page.locator(".flash-error")).to_contain_text("type its name exactly")

@@ -244,3 +244,15 @@ def test_static_files_are_sent_as_bytes_not_open_files() -> None:
     assert not response.direct_passthrough
     assert isinstance(response.response, list)
     assert b"<svg" in response.get_data()
+
+
+def test_the_live_fragment_carries_the_delete_summary_out_of_band(
+    client: FlaskClient, make_app: Callable[..., Any], hostile: rivulet.Client
+) -> None:
+    name = HOSTILE_NAMES[0]
+    fragment = client.get(f"/channels/{seg(name)}/_live").get_data(as_text=True)
+    assert 'id="delete-summary" hx-swap-oob="true"' in fragment
+    assert "<strong>2</strong> stored messages" in fragment
+    read_only = login(make_app(READ_ONLY=True))
+    fragment = read_only.get(f"/channels/{seg(name)}/_live").get_data(as_text=True)
+    assert "delete-summary" not in fragment  # no delete form to update
