@@ -174,13 +174,7 @@ class Admin:
             lambda: scripts.DELETE(self.redis, keys.channel_keys(name), [keys.wake_channel(name)]),
             "delete channel",
         )
-        clients = [text(c) for c in reply[1:]]
-        batch = scripts.Batch()
-        batch.command("zrem", keys.CHANNELS, name)
-        for client in clients:
-            batch.command("zrem", keys.index_key(client), name)
-        self._run(batch, "delete channel")
-        self._forget_idle_clients(clients)
+        self._unregister(name, [text(c) for c in reply[1:]], channel_gone=True)
         return bool(int(reply[0]))
 
     def rebuild_registry(self) -> int:
@@ -230,7 +224,7 @@ class Admin:
         names = [validate_name(c) for c in channels]
         batch = scripts.Batch()
         for name in names:
-            batch.script(scripts.SUBSCRIBERS, self._read_keys(name), [])
+            batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
         result: dict[str, Rows[SubscriberInfo]] = {}
         for name, reply in zip(names, self._run(batch, "subscribers", strict=False)):
             if isinstance(reply, RivuletError):
@@ -334,35 +328,31 @@ class Admin:
         )
         if not int(existed):
             raise ChannelNotFoundError(channel)
-        batch = scripts.Batch()
-        batch.command("zrem", keys.index_key(client_id), channel)
-        if int(deleted):
-            batch.command("zrem", keys.CHANNELS, channel)
-        self._run(batch, "remove subscriber")
-        self._forget_idle_clients([client_id])
+        self._unregister(channel, [client_id], channel_gone=bool(int(deleted)))
         return bool(int(was))
 
-    def _forget_idle_clients(self, clients: list[str]) -> None:
-        if not clients:
-            return
+    def _unregister(self, channel: str, clients: list[str], channel_gone: bool) -> None:
+        """Drop ``channel`` from those clients' rvl:index: mirrors (and from the
+        registry when it is gone) in one pipeline; then drop the clients left
+        reading nothing from the client registry."""
         batch = scripts.Batch()
+        if channel_gone:
+            batch.command("zrem", keys.CHANNELS, channel)
+        counts = []
         for client in clients:
-            batch.command("zcard", keys.index_key(client))
-        idle = [c for c, n in zip(clients, self._run(batch, "clients")) if not int(n)]
+            batch.command("zrem", keys.index_key(client), channel)
+            counts.append(batch.command("zcard", keys.index_key(client)))
+        results = self._run(batch, "unregister")
+        idle = [c for c, at in zip(clients, counts) if not int(results[at])]
         if idle:
-            self._call(lambda: self.redis.zrem(keys.CLIENTS, *idle), "clients")
+            self._call(lambda: self.redis.zrem(keys.CLIENTS, *idle), "unregister")
 
     # -- messages ------------------------------------------------------------
-
-    @staticmethod
-    def _read_keys(channel: str) -> list[str]:
-        return [keys.id_key(channel), keys.msg_key(channel), keys.channel_key(channel),
-                keys.read_key(channel)]
 
     def _with_existence(self, channel: str, what: str, command: str, *args: Any) -> Any:
         """Run one command on a channel in the same round trip as its existence check."""
         batch = scripts.Batch()
-        batch.command("exists", *self._read_keys(channel)[:3])
+        batch.command("exists", *keys.reader_keys(channel)[:3])
         batch.command(command, *args)
         exists, result = self._run(batch, what)
         if not int(exists):

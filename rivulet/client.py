@@ -286,7 +286,7 @@ class Client:
             return {}
         batch = scripts.Batch()
         for channel, last in upto.items():
-            batch.script(scripts.COMMIT, self._read_keys(channel), [self.client_id, last])
+            batch.script(scripts.COMMIT, keys.reader_keys(channel), [self.client_id, last])
         results = self._run(batch, "commit")
         indexes: dict[str, int] = {}
         gone: list[str] = []
@@ -331,11 +331,6 @@ class Client:
     def _run(self, batch: scripts.Batch, what: str) -> list[Any]:
         return batch.run(self.redis, self.retry, what)
 
-    @staticmethod
-    def _read_keys(channel: str) -> list[str]:
-        return [keys.id_key(channel), keys.msg_key(channel), keys.channel_key(channel),
-                keys.read_key(channel)]
-
     def _channels(self) -> list[str]:
         if self._mirror is None:
             rows = self.retry.run(
@@ -346,16 +341,20 @@ class Client:
         return list(self._mirror)
 
     def _write_mirror(self, indexes: Mapping[str, int]) -> None:
-        """Bring the rvl:index: mirror in line with the authority's indexes."""
-        if self._mirror is None:
-            self._channels()
-        assert self._mirror is not None
-        stale = {c: i for c, i in indexes.items() if self._mirror.get(c) != i}
+        """Bring the rvl:index: mirror in line with the authority's indexes.
+
+        Only values that differ from what this object last saw are written;
+        before it has seen the mirror (a fresh client subscribing) all are,
+        rather than spending a round trip to load it first.
+        """
+        known = self._mirror
+        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
         if stale:
             self.retry.run(
                 lambda: self.redis.zadd(keys.index_key(self.client_id), stale), "update index"
             )
-            self._mirror.update(stale)
+            if known is not None:
+                known.update(stale)
 
     def _forget(self, gone: list[str]) -> None:
         """Drop subscriptions Redis no longer has (an operator removed them, or
@@ -373,7 +372,7 @@ class Client:
         batch = scripts.Batch()
         commit = "1" if self.auto_commit else "0"
         for channel in channels:
-            batch.script(scripts.READ, self._read_keys(channel), [self.client_id, limit, commit])
+            batch.script(scripts.READ, keys.reader_keys(channel), [self.client_id, limit, commit])
         results = self._run(batch, "read")
         inbox: Inbox = {}
         indexes: dict[str, int] = {}

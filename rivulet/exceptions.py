@@ -99,7 +99,7 @@ def translate(error: Exception) -> RivuletError:
         mapped = _script_error(error)
         if mapped is not None:
             return mapped
-        if str(error).startswith("WRONGTYPE") or "WRONGTYPE" in str(error):
+        if "WRONGTYPE" in str(error):
             return BackendError(
                 "a key under rvl: holds a value of the wrong type "
                 f"(written around the library?): {error}"

@@ -79,6 +79,12 @@ def _channel_keys(channel: str) -> tuple[str, ...]:
     return tuple(_tagged(kind, channel) for kind in CHANNEL_KINDS)
 
 
+def reader_keys(channel: str) -> list[str]:
+    """The keys the read, commit and subscribers scripts declare (id, msg,
+    channel, read)."""
+    return [id_key(channel), msg_key(channel), channel_key(channel), read_key(channel)]
+
+
 def channel_keys(channel: str) -> list[str]:
     """All keys of one channel, in the order every script declares them
     (id, msg, channel, meta, read, lock)."""
