@@ -135,5 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     return scale_main(argv, "python -m bench.dashboard", (__doc__ or "").split("\n")[0], run,
                       DEFAULT, QUICK)
 
+
 if __name__ == "__main__":
     sys.exit(main())
