@@ -148,7 +148,7 @@ class Admin:
         batch = scripts.Batch()
         for name in names:
             try:
-                batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:4], [])
+                batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:5], [])
             except InvalidNameError as error:
                 # Registered around the library: report it, send nothing for it.
                 batch.constant(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
+import logging
 import os
 import time
 import uuid
@@ -21,6 +22,12 @@ from .urls import redis_from_url, redis_url_from_env
 from .wakeup import Wakeup
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+
+#: A timeout longer than this (about 31 years) waits as a negative one does:
+#: until a message arrives. Clocks and waits cannot take 10**400 seconds.
+MAX_TIMEOUT_S = 1e9
+
+log = logging.getLogger("rivulet")
 
 Inbox = dict[str, list[Message]]
 
@@ -48,9 +55,13 @@ class IndexPolicy(str, enum.Enum):
 def _timeout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, not {type(value).__name__}")
-    if value != value:  # NaN
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int past any float: absurdly long, or absurdly negative
+        return -1.0
+    if seconds != seconds:  # NaN
         raise ValueError("timeout must be a number, not NaN")
-    return float(value)
+    return -1.0 if seconds > MAX_TIMEOUT_S else seconds
 
 
 def _limit(value: object) -> int:
@@ -161,7 +172,16 @@ class Client:
             )
         batch.command("zadd", keys.CHANNELS, {c: 0 for c in channels})
         batch.command("zadd", keys.CLIENTS, {self.client_id: 0})
-        results = self._run(batch, "subscribe")
+        results = batch.run(self.redis, self.retry, "subscribe", strict=False)
+        for result in results[:len(channels)]:
+            if isinstance(result, Exception):
+                raise result
+        for result in results[len(channels):]:
+            # On a full Redis (maxmemory) a subscribe script only succeeds
+            # when it created nothing: the channel and this client's
+            # subscription existed, so the registries already name them.
+            if isinstance(result, Exception) and "maxmemory" not in str(result):
+                raise result
         indexes = {c: int(results[i]) for i, c in enumerate(channels)}
         self._write_mirror(indexes)
         return indexes
@@ -274,7 +294,8 @@ class Client:
         Each channel's index moves to the highest id in its list, never back.
         A channel this client no longer reads (unsubscribed, or removed by an
         operator) has nothing to commit: it is left out of the result, and the
-        others are committed all the same.
+        others are committed all the same. So is a broken channel (a key of
+        the wrong type), with a warning on the ``rivulet`` logger.
         """
         upto: dict[str, int] = {}
         for channel, messages in inbox.items():
@@ -287,10 +308,14 @@ class Client:
         batch = scripts.Batch()
         for channel, last in upto.items():
             batch.script(scripts.COMMIT, keys.reader_keys(channel), [self.client_id, last])
-        results = self._run(batch, "commit")
+        results = batch.run(self.redis, self.retry, "commit", strict=False)
         indexes: dict[str, int] = {}
         gone: list[str] = []
-        for (channel, _), (state, index) in zip(upto.items(), results):
+        for channel, result in zip(upto, results):
+            if isinstance(result, Exception):
+                _warn_broken(channel, "commit", result)
+                continue
+            state, index = result
             if int(state):
                 indexes[channel] = int(index)
             else:
@@ -373,21 +398,34 @@ class Client:
         commit = "1" if self.auto_commit else "0"
         for channel in channels:
             batch.script(scripts.READ, keys.reader_keys(channel), [self.client_id, limit, commit])
-        results = self._run(batch, "read")
+        # One broken channel costs only itself: its error is reported and the
+        # others are delivered (its script failed before writing anything).
+        results = batch.run(self.redis, self.retry, "read", strict=False)
         inbox: Inbox = {}
         indexes: dict[str, int] = {}
         gone: list[str] = []
         for channel, reply in zip(channels, results):
+            if isinstance(reply, Exception):
+                _warn_broken(channel, "read", reply)
+                continue
             if not int(reply[0]):
                 gone.append(channel)
                 continue
             indexes[channel] = int(reply[1])
-            messages = decode_messages(reply[2:], channel)
+            if int(reply[2]):
+                log.warning("channel %r: skipped %d member(s) whose score is no message id "
+                            "(written around the library?); see Admin.messages",
+                            channel, int(reply[2]))
+            messages = decode_messages(reply[3:], channel)
             if messages:
                 inbox[channel] = messages
         self._forget(gone)
         self._write_mirror(indexes)
         return inbox
+
+
+def _warn_broken(channel: str, what: str, error: Exception) -> None:
+    log.warning("channel %r could not %s and was skipped: %s", channel, what, error)
 
 
 def write_call(

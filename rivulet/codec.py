@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .exceptions import MessageTooLargeError
@@ -35,7 +35,8 @@ def encode_batch(messages: object, max_bytes: int) -> list[str]:
     """
     if isinstance(messages, str):
         batch: Sequence[object] = [messages]
-    elif isinstance(messages, (bytes, bytearray)) or not isinstance(messages, Iterable):
+    elif isinstance(messages, (bytes, bytearray)) or not isinstance(messages, Sequence):
+        # A dict or set would be written as its keys, in no order the caller chose.
         raise TypeError(
             f"messages must be a str or a sequence of str, not {type(messages).__name__}"
         )
@@ -62,33 +63,39 @@ def encode_batch(messages: object, max_bytes: int) -> list[str]:
     return encoded
 
 
-def decode_message(member: Any, channel: str) -> Message | None:
-    """A stored member as a message dict; None (and a warning) when malformed."""
+def decode_message(member: Any, message_id: int, channel: str) -> Message | None:
+    """A stored member as a message dict; None (and a warning) when malformed.
+
+    ``message_id`` is the member's score: the id the index moves by, so the
+    message carries it whatever ``id`` its JSON claims.
+    """
     try:
         message: Message = json.loads(member)
         if not _is_message(message):
             raise ValueError("not a rivulet message object")
     except ValueError as error:
-        log.warning("skipping malformed message in channel %r: %s: %.80r",
-                    channel, error, text(member))
+        log.warning("skipping malformed message %d in channel %r: %s: %.80r",
+                    message_id, channel, error, text(member))
         return None
+    message["id"] = message_id
     return message
 
 
 def _is_message(value: Any) -> bool:
-    return (type(value) is dict and type(value.get("data")) is str
-            and type(value.get("id")) is int)
+    return type(value) is dict and type(value.get("data")) is str
 
 
-def decode_messages(members: list[Any], channel: str) -> list[Message]:
-    """Stored members as message dicts, oldest first, malformed ones skipped.
+def decode_messages(flat: Sequence[Any], channel: str) -> list[Message]:
+    """``[member, id, member, id, ...]`` as message dicts, oldest first,
+    malformed ones skipped; each message's ``id`` is the id (score) beside it.
 
     A drain of hundreds of members is parsed as one JSON array (half the
     client CPU of one ``json.loads`` each); anything unexpected falls back
     to member by member.
     """
-    if not members:
+    if not flat:
         return []
+    members, ids = flat[0::2], [int(i) for i in flat[1::2]]
     try:
         if isinstance(members[0], bytes):
             joined: bytes | str = b"[" + b",".join(members) + b"]"
@@ -96,29 +103,57 @@ def decode_messages(members: list[Any], channel: str) -> list[Message]:
             joined = "[" + ",".join(members) + "]"
         messages = json.loads(joined)
         if len(messages) == len(members) and all(_is_message(m) for m in messages):
+            for message, message_id in zip(messages, ids):
+                message["id"] = message_id
             return list(messages)
     except (ValueError, TypeError):
         pass
-    return [m for m in (decode_message(member, channel) for member in members) if m is not None]
+    decoded = (decode_message(m, i, channel) for m, i in zip(members, ids))
+    return [m for m in decoded if m is not None]
 
 
 #: 9999-12-31T23:59:59.999Z: a later "ts" cannot be shown as a date.
 MAX_TS_MS = 253_402_300_799_999
 
 
-def decode_for_display(member: Any, message_id: Any) -> Message:
+def decode_for_display(member: Any, score: Any) -> Message:
     """A stored member for inspection: malformed ones (including a ``ts`` that
-    is no time) are shown with ``malformed: True``, not skipped."""
+    is no time, or a score that is no message id) are shown with
+    ``malformed: True``, not skipped.
+
+    A score such as 2.5 or inf (planted around the library) is shown as the
+    whole number at or below it, clamped to [0, 2**53 - 1], so pages and
+    ``tail`` keep working; the raw score is kept as ``score``.
+    """
     raw = text(member)
-    try:
-        message = json.loads(raw)
-        if (isinstance(message, dict) and isinstance(message.get("data"), str)
-                and type(message.get("ts")) is int and 0 <= message["ts"] <= MAX_TS_MS):
-            message["id"] = int(float(message_id))
-            return message
-    except ValueError:
-        pass
-    return {"id": int(float(message_id)), "ts": None, "src": None, "data": raw, "malformed": True}
+    value = float(score)
+    message_id = display_id(value)
+    if message_id == value:
+        try:
+            message = json.loads(raw)
+            if (isinstance(message, dict) and isinstance(message.get("data"), str)
+                    and type(message.get("ts")) is int and 0 <= message["ts"] <= MAX_TS_MS):
+                message["id"] = message_id
+                return message
+        except ValueError:
+            pass
+    shown: Message = {"id": message_id, "ts": None, "src": None, "data": raw, "malformed": True}
+    if message_id != value:
+        shown["score"] = text(score) if isinstance(score, (bytes, str)) else repr(value)
+    return shown
+
+
+#: The largest id rivulet issues: doubles are exact up to here.
+MAX_ID = 2**53 - 1
+
+
+def display_id(score: float) -> int:
+    """A score as the message id to show: 2.5 -> 2, inf -> MAX_ID, -inf -> 0."""
+    if score != score or score <= 0:
+        return 0
+    if score >= MAX_ID:
+        return MAX_ID
+    return int(score)
 
 
 def pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:

@@ -66,6 +66,7 @@ SCRIPT_ERRORS: dict[str, type[RivuletError]] = {
     "RIVULET_NOTSUBSCRIBED": NotSubscribedError,
     "RIVULET_NOCHANNEL": ChannelNotFoundError,
     "RIVULET_RANGE": BackendError,
+    "RIVULET_WRONGTYPE": BackendError,
 }
 
 

@@ -87,3 +87,61 @@ end
 local function channel_exists(id_key, msg_key, sub_key)
   return redis.call('EXISTS', id_key, msg_key, sub_key) > 0
 end
+
+-- Checks before the first write, so a script that fails changes nothing:
+-- every key in specs ({key, type, key, type, ...}) is absent or of its type,
+-- and a counter (a 'counter' spec: a string) holds a whole number. Returns
+-- the error reply to return (naming the broken key), or nil when all is well.
+-- Keys of the wrong type are written around the library; failing here keeps
+-- one channel's broken key from costing anything but that channel.
+local function broken_keys(specs)
+  for i = 1, #specs, 2 do
+    local key, want = specs[i], specs[i + 1]
+    local found = redis.call('TYPE', key)
+    found = found.ok or found
+    local expected = want == 'counter' and 'string' or want
+    if found ~= 'none' and found ~= expected then
+      return redis.error_reply('RIVULET_WRONGTYPE WRONGTYPE key ' .. key .. ' holds a ' .. found
+        .. ', not a ' .. expected .. ' (written around the library?)')
+    end
+    if want == 'counter' and found == 'string' then
+      local value = redis.call('GET', key)
+      if not string.match(value, '^%d+$') or tonumber(value) > MAX_INT then
+        return redis.error_reply('RIVULET_WRONGTYPE WRONGTYPE key ' .. key
+          .. ' holds no message id counter (written around the library?)')
+      end
+    end
+  end
+  return nil
+end
+
+-- True for a score that can be a message id or an index: a whole number in
+-- [0, MAX_INT]. Members planted with 2.5, inf or -1 are not messages.
+local function is_id(score)
+  return score ~= nil and score >= 0 and score <= MAX_INT and score == math.floor(score)
+end
+
+-- The index to store for a client: a planted non-integer or infinite one
+-- reads as the nearest id at or below it, within [0, head].
+local function sane_index(index, head)
+  if index ~= index or index < 0 then return 0 end
+  if index > head then return head end
+  return math.floor(index)
+end
+
+-- prune_consumed for callers that must delete before they add: under
+-- maxmemory + noeviction Redis lets a script that has already written go on
+-- writing, so a read or commit that deletes first still works when Redis is
+-- full. `index` is the caller's index as it is about to be stored.
+local function prune_before_move(sub_key, msg_key, client, index)
+  local low = redis.call('ZRANGE', sub_key, 0, 1, 'WITHSCORES')
+  local floor = index
+  for i = 1, #low, 2 do
+    if low[i] ~= client then
+      floor = math.min(floor, tonumber(low[i + 1]))
+      break
+    end
+  end
+  if floor < 0 then floor = -1 end  -- a planted -inf index keeps everything
+  return redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', int(floor))
+end

@@ -8,20 +8,30 @@
 -- ARGV[1] client id
 -- ARGV[2] id of the last message processed
 -- Returns {state, index}: state 0 when not subscribed, 1 otherwise. The index
--- never moves back and never past the head.
+-- never moves back and never past the head. A key of the wrong type fails
+-- the call before anything is written; deletes come before adds, so a full
+-- Redis (maxmemory) can still be drained.
 
 local id_key, msg_key, sub_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local client, upto = ARGV[1], tonumber(ARGV[2])
 
-local index = tonumber(redis.call('ZSCORE', sub_key, client))
-if not index then
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset',
+  read_key, 'zset'})
+if broken then return broken end
+if not is_id(upto) then
+  return redis.error_reply('RIVULET_RANGE commit needs a message id, not ' .. ARGV[2])
+end
+
+local stored = tonumber(redis.call('ZSCORE', sub_key, client))
+if not stored then
   return {0, 0}
 end
-local target = math.min(upto, head_of(id_key))
-if target > index then
-  index = target
+local head = head_of(id_key)
+local index = sane_index(stored, head)
+index = math.max(index, math.min(upto, head))
+prune_before_move(sub_key, msg_key, client, index)
+if index ~= stored then
   redis.call('ZADD', sub_key, index, client)
-  prune_consumed(sub_key, msg_key)
 end
 redis.call('ZADD', read_key, now_ms(), client)
 return {1, index}

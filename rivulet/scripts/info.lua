@@ -4,13 +4,27 @@
 -- KEYS[2] rvl:msg:{C}      zset: packed message -> id
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index
 -- KEYS[4] rvl:meta:{C}     hash: last_write_ts, max_messages, max_age_ms
+-- KEYS[5] rvl:read:{C}     zset: client id -> last read time (ms); only
+--                          checked, so a broken one shows in the listing
 -- Returns {exists 0|1, head, count, oldest_id, oldest_ts, newest_id,
 -- newest_ts, subscribers, min_index, oldest_unread_ts, last_write_ts,
 -- max_messages, max_age_ms, now_ms}; -1 stands for "none" throughout.
+-- A broken channel (a key of the wrong type, an oldest or newest member
+-- whose score is no message id) is an error naming what is broken.
 
 local id_key, msg_key, sub_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if not channel_exists(id_key, msg_key, sub_key) then
   return {0}
+end
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset',
+  meta_key, 'hash', KEYS[5], 'zset'})
+if broken then return broken end
+for _, at in ipairs({0, -1}) do
+  local ends = redis.call('ZRANGE', msg_key, at, at, 'WITHSCORES')
+  if #ends > 0 and not is_id(tonumber(ends[2])) then
+    return redis.error_reply('RIVULET_WRONGTYPE WRONGTYPE key ' .. msg_key .. ' holds a member scored '
+      .. ends[2] .. ', which is no message id (written around the library?)')
+  end
 end
 
 local function first_of(range)

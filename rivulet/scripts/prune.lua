@@ -14,6 +14,8 @@ local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
 if not channel_exists(id_key, msg_key, sub_key) then
   return redis.error_reply('RIVULET_NOCHANNEL')
 end
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset'})
+if broken then return broken end
 
 local upto = -1
 local function raise_to(id)

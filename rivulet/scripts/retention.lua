@@ -13,6 +13,8 @@ local id_key, msg_key, sub_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if not channel_exists(id_key, msg_key, sub_key) then
   return redis.error_reply('RIVULET_NOCHANNEL')
 end
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset', meta_key, 'hash'})
+if broken then return broken end
 local fields = {'max_messages', 'max_age_ms'}
 for i = 1, 2 do
   if ARGV[i] == '' then

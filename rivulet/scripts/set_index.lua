@@ -8,13 +8,16 @@
 -- ARGV[3] the id, with "id"
 -- Returns {code, index, head}: code 1 moved, 0 not subscribed, -1 id outside
 -- [0, head], -2 no such channel. Moving forward deletes what every
--- subscriber has now read.
+-- subscriber has now read. A key of the wrong type fails the call before
+-- anything is written.
 
 local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
 local client, how = ARGV[1], ARGV[2]
 if not channel_exists(id_key, msg_key, sub_key) then
   return {-2, 0, 0}
 end
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset'})
+if broken then return broken end
 local head = head_of(id_key)
 local current = tonumber(redis.call('ZSCORE', sub_key, client))
 if not current then

@@ -6,30 +6,40 @@
 -- ARGV[1] client id
 -- ARGV[2] policy: "earliest", "latest" or "current"
 -- Returns the client's index. Moving an index forward deletes what every
--- subscriber has now read.
+-- subscriber has now read. A key of the wrong type fails the call before
+-- anything is written. Nothing is written when nothing changes, and deletes
+-- come before adds, so a consumer can resubscribe to drain a full Redis.
 
 local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
 local client, policy = ARGV[1], ARGV[2]
 
-redis.call('SET', id_key, 0, 'NX')
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset'})
+if broken then return broken end
+
 local head = head_of(id_key)
-local index = tonumber(redis.call('ZSCORE', sub_key, client))
-local before = index
+local before = tonumber(redis.call('ZSCORE', sub_key, client))
+local index
 
 if policy == 'earliest' then
   local oldest = redis.call('ZRANGE', msg_key, 0, 0, 'WITHSCORES')
   if #oldest > 0 then
-    index = math.min(tonumber(oldest[2]) - 1, head)
+    index = sane_index(tonumber(oldest[2]) - 1, head)
   else
     index = head
   end
-elseif policy == 'latest' or not index then
+elseif policy == 'latest' or not before then
   index = head
 else
-  index = math.min(index, head)
+  index = sane_index(before, head)
 end
-redis.call('ZADD', sub_key, index, client)
 if before and index > before then
-  prune_consumed(sub_key, msg_key)  -- it may have been the last to read those
+  -- it may have been the last to read those
+  prune_before_move(sub_key, msg_key, client, index)
+end
+if index ~= before then
+  redis.call('ZADD', sub_key, index, client)
+end
+if redis.call('EXISTS', id_key) == 0 then
+  redis.call('SET', id_key, 0)
 end
 return index

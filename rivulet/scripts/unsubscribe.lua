@@ -14,6 +14,11 @@ local client = ARGV[1]
 if not channel_exists(KEYS[1], msg_key, sub_key) then
   return {0, 0, 0}
 end
+-- The id counter is not checked: a channel whose last subscriber leaves is
+-- deleted whatever it holds.
+local broken = broken_keys({msg_key, 'zset', sub_key, 'zset', meta_key, 'hash',
+  read_key, 'zset'})
+if broken then return broken end
 local removed = redis.call('ZREM', sub_key, client)
 redis.call('ZREM', read_key, client)
 redis.call('HDEL', meta_key, 'w:' .. client)

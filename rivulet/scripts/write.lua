@@ -13,12 +13,17 @@
 --         returns that write's ids instead of storing it again
 -- ARGV[5] pub/sub channel to wake blocked readers on
 -- ARGV[6..] each message's data, already encoded as a JSON string literal
--- Returns {first_id, count, duplicate 0|1}.
+-- Returns {first_id, count, duplicate 0|1}. Every check comes before the
+-- first write (INCRBY), so a refused write changes nothing and burns no id.
 
 local id_key, msg_key, sub_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode, writer, src, token, wake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local count = #ARGV - 5
 local last_field = 'w:' .. writer
+
+local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset',
+  meta_key, 'hash'})
+if broken then return broken end
 
 if mode == 'sub' then
   if not redis.call('ZSCORE', sub_key, writer) then

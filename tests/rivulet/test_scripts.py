@@ -57,7 +57,7 @@ def test_scripts_are_loaded_again_after_a_flush(backend: Any) -> None:
 def test_a_batch_resends_only_what_met_noscript(real_redis: Any) -> None:
     batch = scripts.Batch()
     batch.command("incr", "counter")
-    batch.script(scripts.INFO, keys.channel_keys("nope")[:4], [])
+    batch.script(scripts.INFO, keys.channel_keys("nope")[:5], [])
     real_redis.script_flush()
     assert batch.execute(real_redis) == [1, [0]]
     assert real_redis.get("counter") == b"1"  # the INCR ran once
