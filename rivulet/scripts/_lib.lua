@@ -121,6 +121,16 @@ local function is_id(score)
   return score ~= nil and score >= 0 and score <= MAX_INT and score == math.floor(score)
 end
 
+-- A score reply as a number: "inf" and "-inf" included (newer Luas' tonumber
+-- refuses them), nil for no score (false).
+local function score_of(reply)
+  if not reply then return nil end
+  local n = tonumber(reply)
+  if n then return n end
+  if string.sub(reply, 1, 1) == '-' then return -math.huge end
+  return math.huge
+end
+
 -- The index to store for a client: a planted non-integer or infinite one
 -- reads as the nearest id at or below it, within [0, head].
 local function sane_index(index, head)
@@ -138,7 +148,7 @@ local function prune_before_move(sub_key, msg_key, client, index)
   local floor = index
   for i = 1, #low, 2 do
     if low[i] ~= client then
-      floor = math.min(floor, tonumber(low[i + 1]))
+      floor = math.min(floor, score_of(low[i + 1]))
       break
     end
   end

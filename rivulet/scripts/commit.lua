@@ -22,7 +22,7 @@ if not is_id(upto) then
   return redis.error_reply('RIVULET_RANGE commit needs a message id, not ' .. ARGV[2])
 end
 
-local stored = tonumber(redis.call('ZSCORE', sub_key, client))
+local stored = score_of(redis.call('ZSCORE', sub_key, client))
 if not stored then
   return {0, 0}
 end

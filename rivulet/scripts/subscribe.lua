@@ -17,7 +17,7 @@ local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset'}
 if broken then return broken end
 
 local head = head_of(id_key)
-local before = tonumber(redis.call('ZSCORE', sub_key, client))
+local before = score_of(redis.call('ZSCORE', sub_key, client))
 local index
 
 if policy == 'earliest' then
