@@ -15,7 +15,7 @@ from typing import Any
 
 from . import keys, scripts
 from .codec import Message, decode_messages, encode_batch, json_literal, text
-from .exceptions import NotSubscribedError, RivuletError
+from .exceptions import BackendError, NotSubscribedError, RivuletError
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
@@ -180,7 +180,7 @@ class Client:
             # On a full Redis (maxmemory) a subscribe script only succeeds
             # when it created nothing: the channel and this client's
             # subscription existed, so the registries already name them.
-            if isinstance(result, Exception) and "maxmemory" not in str(result):
+            if isinstance(result, Exception) and not _out_of_memory(result):
                 raise result
         indexes = {c: int(results[i]) for i, c in enumerate(channels)}
         self._write_mirror(indexes)
@@ -375,9 +375,19 @@ class Client:
         known = self._mirror
         stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
         if stale:
-            self.retry.run(
-                lambda: self.redis.zadd(keys.index_key(self.client_id), stale), "update index"
-            )
+            try:
+                self.retry.run(
+                    lambda: self.redis.zadd(keys.index_key(self.client_id), stale),
+                    "update index",
+                )
+            except BackendError as error:
+                if not _out_of_memory(error):
+                    raise
+                # A full Redis (maxmemory) refuses the mirror, not the read or
+                # commit that moved the authority: draining must go on. Left
+                # stale here, the mirror is written again by the next call.
+                log.warning("index mirror of client %r not updated: %s", self.client_id, error)
+                return
             if known is not None:
                 known.update(stale)
 
@@ -422,6 +432,11 @@ class Client:
         self._forget(gone)
         self._write_mirror(indexes)
         return inbox
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """True for Redis refusing a write under ``maxmemory`` (its OOM reply)."""
+    return "maxmemory" in str(error)
 
 
 def _warn_broken(channel: str, what: str, error: Exception) -> None:
