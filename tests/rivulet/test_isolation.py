@@ -12,6 +12,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import rivulet
 from rivulet import keys
@@ -280,3 +282,95 @@ def test_a_refused_subscribe_changes_nothing(make_client: Any, backend: Any, kin
     with pytest.raises(rivulet.BackendError, match="WRONGTYPE"):
         make_client("r").subscribe("C")
     assert sorted(k for k in keys.channel_keys("C") if backend.exists(k)) == [key]
+
+
+# -- the read path as a property ----------------------------------------------
+
+PLANTS = ["json_id", "fraction", "inf", "not_json"]
+BREAKS = ["read", "msg", "id", "channel"]
+
+STEP = st.one_of(
+    st.tuples(st.just("write"), st.integers(0, 2), st.integers(1, 4)),
+    st.tuples(st.just("plant"), st.integers(0, 2), st.sampled_from(PLANTS)),
+    # read with a message_limit; with auto_commit=False, commit or not (a crash)
+    st.tuples(st.just("read"), st.integers(1, 4), st.booleans()),
+)
+SCENARIO = st.fixed_dictionaries({
+    "good": st.integers(1, 3),
+    "broken": st.lists(st.sampled_from(BREAKS), max_size=2),
+    "steps": st.lists(STEP, max_size=14),
+})
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def plain_backend(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue({"fakeredis": "fake_redis", "redis": "real_redis"}[
+        request.param])
+
+
+@pytest.mark.parametrize("auto_commit", [True, False], ids=["default", "manual"])
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=SCENARIO)
+def test_every_genuine_message_of_every_good_channel_is_delivered(
+    plain_backend: Any, auto_commit: bool, scenario: dict[str, Any]
+) -> None:
+    backend = plain_backend
+    backend.flushall()  # one fixture serves every example
+    good = [f"g{i}" for i in range(scenario["good"])]
+    broken = [f"b{i}" for i in range(len(scenario["broken"]))]
+    client = rivulet.Client(redis=backend, client_id="c", auto_commit=auto_commit)
+    client.subscribe(good + broken)
+    for channel, kind in zip(broken, scenario["broken"]):
+        client.write(channel, ["lost?"])
+        client.read()  # creates the last-read key, moves the index
+        client.write(channel, ["unread"])
+        key = {"read": keys.read_key, "msg": keys.msg_key, "id": keys.id_key,
+               "channel": keys.channel_key}[kind](channel)
+        backend.delete(key)
+        backend.rpush(key, "wrong type")
+    expected: dict[str, list[str]] = {c: [] for c in good}
+    seen: dict[str, list[str]] = {c: [] for c in good}
+
+    def take(inbox: dict[str, list[dict[str, Any]]], commit: bool) -> None:
+        assert not set(inbox) & set(broken)
+        for channel, messages in inbox.items():
+            assert all(type(m["id"]) is int for m in messages)
+            seen[channel] += [m["data"] for m in messages]
+        if commit and not auto_commit:
+            client.commit(inbox)
+
+    for n, (action, which, arg) in enumerate(scenario["steps"]):
+        channel = good[which % len(good)]
+        if action == "write":
+            batch = [f"{channel}:{n}:{k}" for k in range(arg)]
+            client.write(channel, batch)
+            expected[channel] += batch
+        elif action == "plant":
+            head = int(backend.get(keys.id_key(channel)) or 0)
+            member, score = {
+                "json_id": (planted_message(10**6 + n, f"plant {n}"), float(head)),
+                "fraction": (planted_message(head, f"plant {n}"), head + 0.5),
+                "inf": (planted_message(head + 1, f"plant {n}"), float("inf")),
+                "not_json": (f"not json {n}", float(head)),
+            }[arg]
+            plant(backend, channel, member, score)
+        else:
+            take(client.read(message_limit=which + 1), commit=arg)
+    for _ in range(200):
+        inbox = client.read(message_limit=3)
+        if not inbox:
+            break
+        take(inbox, commit=True)
+    else:
+        raise AssertionError("the channels never ran dry")
+
+    for channel in good:
+        genuine = [d for d in seen[channel] if d in set(expected[channel])]
+        if auto_commit:
+            assert genuine == expected[channel]  # exactly once, in order
+        else:
+            assert list(dict.fromkeys(genuine)) == expected[channel]  # at least once
+        for _, index in backend.zrange(keys.channel_key(channel), 0, -1, withscores=True):
+            assert index == int(index)
+    client.close()
