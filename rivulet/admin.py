@@ -17,7 +17,7 @@ from typing import Any
 
 from . import keys, scripts
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
-from .codec import Message, decode_for_display, encode_batch, text
+from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
 from .exceptions import (
     ChannelNotFoundError,
     InvalidNameError,
@@ -163,7 +163,8 @@ class Admin:
                 if not skip_missing:
                     raise ChannelNotFoundError(name)
             else:
-                rows.append(_channel_info(name, reply))
+                # The script's 15th value names members reads skip ("" if none).
+                rows.append(_channel_info(name, reply[:14], text(reply[14]) or None))
         return rows
 
     def delete_channel(self, name: str) -> bool:
@@ -255,7 +256,8 @@ class Admin:
             batch.command("zrange", keys.index_key(client), 0, -1, withscores=True)
         replies = self._run(batch, "list clients", strict=False)
         indexes = [
-            {} if isinstance(rows, RivuletError) else {text(m): int(s) for m, s in rows}
+            {} if isinstance(rows, RivuletError) else {
+                text(m): display_id(float(s)) for m, s in rows}
             for rows in replies
         ]
         channels = sorted({c for idx in indexes for c in idx})
@@ -372,8 +374,10 @@ class Admin:
         after_id = _non_negative("after_id", after_id)
         before_id = _non_negative("before_id", before_id)
         limit = _non_negative("limit", limit)
-        low = "-inf" if after_id is None else f"({after_id}"
-        high = "+inf" if before_id is None else f"({before_id}"
+        # Only scores that can be ids: a member planted at inf or -1 is left
+        # out (channel() reports it) rather than shown at an id it is not.
+        low = "0" if after_id is None else f"({after_id}"
+        high = str(MAX_ID) if before_id is None else f"({before_id}"
         if newest_first:
             rows = self._with_existence(
                 channel, "messages", "zrevrangebyscore", keys.msg_key(channel), high, low,
@@ -449,7 +453,7 @@ class Admin:
         return int(reply[0])
 
 
-def _channel_info(name: str, r: list[Any]) -> ChannelInfo:
+def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
     (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
      unread_ts, last_write, max_messages, max_age_ms, now) = (int(v) for v in r)
     max_lag = max(0, head - min_index) if subs else 0
@@ -467,6 +471,7 @@ def _channel_info(name: str, r: list[Any]) -> ChannelInfo:
         last_write_ts=_none(last_write),
         max_messages=_none(max_messages),
         max_age=None if max_age_ms < 0 else max_age_ms / 1000,
+        error=problem,
     )
 
 

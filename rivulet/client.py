@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from . import keys, scripts
-from .codec import Message, decode_messages, encode_batch, json_literal, text
+from .codec import Message, decode_messages, display_id, encode_batch, json_literal, text
 from .exceptions import BackendError, NotSubscribedError, RivuletError
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
@@ -362,7 +362,8 @@ class Client:
                 lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1, withscores=True),
                 "load subscriptions",
             )
-            self._mirror = {text(m): int(s) for m, s in rows}
+            # display_id: a planted inf is no reason for every read to fail.
+            self._mirror = {text(m): display_id(float(s)) for m, s in rows}
         return list(self._mirror)
 
     def _write_mirror(self, indexes: Mapping[str, int]) -> None:

@@ -131,6 +131,14 @@ local function score_of(reply)
   return math.huge
 end
 
+-- A score as a whole number a reply can carry (Redis turns a Lua inf into
+-- -2^63): 2.5 -> 2, inf -> MAX_INT, -inf -> 0. -1 ("none") stays -1.
+local function shown_id(score)
+  if score == -1 then return -1 end
+  if score ~= score or score < 0 then return 0 end
+  return math.floor(math.min(score, MAX_INT))
+end
+
 -- The index to store for a client: a planted non-integer or infinite one
 -- reads as the nearest id at or below it, within [0, head].
 local function sane_index(index, head)

@@ -28,7 +28,7 @@ for i = 1, #rows, 2 do
   end
   local read = tonumber(redis.call('ZSCORE', read_key, client)) or -1
   reply[#reply + 1] = client
-  reply[#reply + 1] = tonumber(index)
+  reply[#reply + 1] = shown_id(score_of(index))
   reply[#reply + 1] = known[1]
   reply[#reply + 1] = known[2]
   reply[#reply + 1] = read

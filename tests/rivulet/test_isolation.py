@@ -129,12 +129,18 @@ def test_admin_shows_the_broken_channel(two_channels: Any, admin: rivulet.Admin)
     assert {c.name: c.error is None for c in admin.channels()} == {"A": True, "B": False}
 
 
+@pytest.mark.parametrize("score", [float("inf"), float("-inf"), -1, 2**53])
 def test_admin_shows_a_member_whose_score_is_no_id(make_client: Any, backend: Any,
-                                                   admin: rivulet.Admin) -> None:
-    make_client("r").subscribe("C")
-    plant(backend, "C", planted_message(1, "planted"), float("inf"))
+                                                   admin: rivulet.Admin, score: float) -> None:
+    reader = make_client("r")
+    reader.subscribe("C")
+    reader.write("C", ["m1", "m2"])
+    plant(backend, "C", planted_message(1, "planted"), score)
     info = admin.channel("C")
-    assert info.error is not None and "inf" in info.error
+    assert info.error is not None and "1 member(s) scored outside" in info.error
+    # The numbers are the genuine messages'; an inf never shows as -2**63.
+    assert (info.head_id, info.message_count, info.oldest_id, info.newest_id) == (2, 2, 1, 2)
+    assert [c.error is not None for c in admin.channels()] == [True]
 
 
 # -- planted members --------------------------------------------------------
@@ -211,22 +217,45 @@ def test_a_planted_index_is_read_as_the_head(make_client: Any, backend: Any) -> 
     assert data(reader.read(), "C") == ["m2"]
 
 
-@pytest.mark.parametrize("score", [float("inf"), float("-inf"), 2.5, 1e300])
-def test_admin_messages_survive_a_score_that_is_no_id(make_client: Any, backend: Any,
-                                                      admin: rivulet.Admin,
-                                                      score: float) -> None:
+@pytest.mark.parametrize("score", [float("inf"), float("-inf"), 1e300, -1])
+def test_admin_messages_leave_out_a_score_outside_the_ids(make_client: Any, backend: Any,
+                                                          admin: rivulet.Admin,
+                                                          score: float) -> None:
     writer = make_client("w")
     writer.subscribe("C")
     writer.write("C", ["m1", "m2", "m3"])
     plant(backend, "C", planted_message(7, "planted"), score)
     for newest_first in (True, False):
         rows = admin.messages("C", newest_first=newest_first)
-        assert sorted(m["data"] for m in rows if not m.get("malformed")) == ["m1", "m2", "m3"]
-        (odd,) = [m for m in rows if m.get("malformed")]
-        assert type(odd["id"]) is int and 0 <= odd["id"] <= 2**53 - 1
-    # Following from an id (rivulet tail -f) gets past it too.
-    assert [m["data"] for m in admin.messages("C", after_id=1, newest_first=False)
-            if not m.get("malformed")] == ["m2", "m3"]
+        assert sorted(m["data"] for m in rows) == ["m1", "m2", "m3"]
+    # Following from an id (rivulet tail -f) is not stalled by an id of 2**53.
+    assert [m["data"] for m in admin.messages("C", after_id=1, newest_first=False)] == [
+        "m2", "m3"]
+
+
+def test_admin_messages_show_a_fractional_score_as_malformed(make_client: Any, backend: Any,
+                                                             admin: rivulet.Admin) -> None:
+    writer = make_client("w")
+    writer.subscribe("C")
+    writer.write("C", ["m1", "m2", "m3"])
+    plant(backend, "C", planted_message(7, "planted"), 2.5)
+    rows = admin.messages("C")
+    assert [(m["id"], m.get("malformed", False)) for m in rows] == [
+        (3, False), (2, True), (2, False), (1, False)]
+    assert rows[1]["score"] == "2.5"
+
+
+def test_a_planted_inf_in_the_mirrors_breaks_no_listing(make_client: Any, backend: Any,
+                                                         admin: rivulet.Admin) -> None:
+    reader = make_client("r")
+    reader.subscribe("C")
+    reader.write("C", ["m1"])
+    backend.zadd(keys.index_key("r"), {"C": float("inf")})
+    backend.zadd(keys.channel_key("C"), {"planted": float("inf")})
+    assert data(make_client("r").read(), "C") == ["m1"]
+    assert {row.client_id: row.index for row in admin.subscribers("C")} == {
+        "r": 1, "planted": 2**53 - 1}
+    assert [c.client_id for c in admin.clients()] == ["r"]
 
 
 # -- bad input (8a) and scripts that fail part-way ----------------------------
