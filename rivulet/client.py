@@ -14,7 +14,15 @@ from types import TracebackType
 from typing import Any
 
 from . import keys, scripts
-from .codec import Message, decode_messages, display_id, encode_batch, json_literal, text
+from .codec import (
+    Message,
+    decode_messages,
+    display_id,
+    encode_batch,
+    ids_of,
+    json_literal,
+    text,
+)
 from .exceptions import BackendError, NotSubscribedError, RivuletError
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
@@ -427,7 +435,8 @@ class Client:
                 log.warning("channel %r: skipped %d member(s) whose score is no message id "
                             "(written around the library?); see Admin.messages",
                             channel, int(reply[2]))
-            messages = decode_messages(reply[3:], channel)
+            count = int(reply[3])
+            messages = decode_messages(reply[4:4 + count], ids_of(reply[4 + count:]), channel)
             if messages:
                 inbox[channel] = messages
         self._forget(gone)

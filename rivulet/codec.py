@@ -85,17 +85,25 @@ def _is_message(value: Any) -> bool:
     return type(value) is dict and type(value.get("data")) is str
 
 
-def decode_messages(flat: Sequence[Any], channel: str) -> list[Message]:
-    """``[member, id, member, id, ...]`` as message dicts, oldest first,
-    malformed ones skipped; each message's ``id`` is the id (score) beside it.
+def ids_of(runs: Sequence[Any]) -> list[int]:
+    """``[first, count, first, count, ...]`` (the read script's runs of
+    consecutive ids) as the ids, one per member."""
+    ids: list[int] = []
+    for first, count in zip(runs[0::2], runs[1::2]):
+        ids.extend(range(int(first), int(first) + int(count)))
+    return ids
+
+
+def decode_messages(members: Sequence[Any], ids: Sequence[int], channel: str) -> list[Message]:
+    """Stored members as message dicts, oldest first, malformed ones skipped;
+    each message's ``id`` is its id (score) from ``ids``, whatever its JSON says.
 
     A drain of hundreds of members is parsed as one JSON array (half the
     client CPU of one ``json.loads`` each); anything unexpected falls back
     to member by member.
     """
-    if not flat:
+    if not members:
         return []
-    members, ids = flat[0::2], [int(i) for i in flat[1::2]]
     try:
         if isinstance(members[0], bytes):
             joined: bytes | str = b"[" + b",".join(members) + b"]"

@@ -8,13 +8,15 @@
 -- ARGV[1] client id
 -- ARGV[2] most messages to return
 -- ARGV[3] "1" to advance the index past what is returned, "0" not to
--- Returns {state, index, skipped, member1, id1, member2, id2, ...} oldest
+-- Returns {state, index, skipped, n, member1 .. member_n, runs...} oldest
 -- first: state 0 when the client is not subscribed (nothing else follows),
 -- 1 otherwise; index is the client's index after this call; skipped counts
 -- members met whose score is no message id (2.5, inf: planted around the
--- library), which are neither returned nor ever become an index. Each id is
--- the member's score, the authority over any "id" inside the member. More
--- than ARGV[2] members come back when others share the last one's id.
+-- library), which are neither returned nor ever become an index. runs are
+-- pairs {first id, count}: the members' scores, the authority over any "id"
+-- inside a member, as runs of consecutive ids (a drain is one run, so the
+-- reply carries no score per member). More than ARGV[2] members come back
+-- when others share the last one's id.
 -- A key of the wrong type fails the call before anything is written.
 -- Deletes come before adds, so a full Redis (maxmemory) can still be drained.
 
@@ -35,17 +37,41 @@ local index = sane_index(stored, head)
 -- Members whose score is no id are skipped, and pages are fetched until
 -- `limit` messages are found or the channel ends, so planted members
 -- neither stall the reader nor count against its limit.
-local reply = {1, index, 0}
+local reply = {1, index, 0, 0}
+local runs = {}
 local skipped, taken, last, offset = 0, 0, nil, 0
+
+local function take(member, score)
+  reply[#reply + 1] = member
+  if last and score == last + 1 then
+    runs[#runs] = runs[#runs] + 1
+  else
+    runs[#runs + 1] = score
+    runs[#runs + 1] = 1
+  end
+  taken = taken + 1
+  last = score
+end
+
 while taken < limit do
   local want = limit - taken
   local page = redis.call('ZRANGEBYSCORE', msg_key, '(' .. int(index), '+inf',
     'WITHSCORES', 'LIMIT', int(offset), int(want))
+  -- take() and is_id() inlined, lengths counted: this loop runs once per
+  -- message read.
+  local n, r = #reply, #runs
   for i = 1, #page, 2 do
-    local score = score_of(page[i + 1])
-    if is_id(score) then
-      reply[#reply + 1] = page[i]
-      reply[#reply + 1] = score
+    local score = tonumber(page[i + 1]) or score_of(page[i + 1])
+    if score >= 0 and score <= MAX_INT and score % 1 == 0 then
+      n = n + 1
+      reply[n] = page[i]
+      if last and score == last + 1 then
+        runs[r] = runs[r] + 1
+      else
+        runs[r + 1] = score
+        runs[r + 2] = 1
+        r = r + 2
+      end
       taken = taken + 1
       last = score
     else
@@ -55,20 +81,25 @@ while taken < limit do
   if #page < 2 * want then break end
   offset = offset + want
 end
-reply[3] = skipped
 
 -- The index moves past an id only with every member at that id: a member
 -- planted beside a message with the same score must not hide it.
 if taken == limit and last then
   local same = redis.call('ZRANGEBYSCORE', msg_key, int(last), int(last))
-  local have = 0
-  for i = 5, #reply, 2 do
-    if reply[i] == last then have = have + 1 end
+  -- Those already taken end the reply and come first in `same` (both go
+  -- by member within one score): take the rest.
+  local n, have = #reply, 0
+  for i = 1, #same do
+    if same[i] == reply[n] then have = i break end
   end
   for i = have + 1, #same do
-    reply[#reply + 1] = same[i]
-    reply[#reply + 1] = last
+    take(same[i], last)
   end
+end
+reply[3] = skipped
+reply[4] = taken
+for i = 1, #runs do
+  reply[#reply + 1] = runs[i]
 end
 
 if commit and last then

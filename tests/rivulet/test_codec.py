@@ -8,23 +8,26 @@ from typing import Any
 
 import pytest
 
-from rivulet.codec import decode_for_display, decode_messages, encode_batch
+from rivulet.codec import decode_for_display, decode_messages, encode_batch, ids_of
 
 GOOD = [json.dumps({"id": i, "ts": 1, "src": "s", "data": f"d{i}"}) for i in (1, 2, 3)]
 
 
-def scored(members: list[Any], first: int = 1) -> list[Any]:
-    """``[member, id, ...]`` as the read script returns them."""
-    flat: list[Any] = []
-    for i, member in enumerate(members):
-        flat += [member, first + i]
-    return flat
+def ids(members: list[Any], first: int = 1) -> list[int]:
+    """Consecutive ids for members, as the read script's runs give them."""
+    return list(range(first, first + len(members)))
+
+
+def test_runs_of_ids_expand_to_one_id_per_member() -> None:
+    assert ids_of([5, 3, 7, 1, 7, 2]) == [5, 6, 7, 7, 7, 8]
+    assert ids_of([b"1", b"2"]) == [1, 2]
+    assert ids_of([]) == []
 
 
 @pytest.mark.parametrize("as_bytes", [True, False])
 def test_a_clean_batch_decodes_in_order(as_bytes: bool) -> None:
     members = [m.encode() for m in GOOD] if as_bytes else GOOD
-    assert [m["data"] for m in decode_messages(scored(members), "ch")] == ["d1", "d2", "d3"]
+    assert [m["data"] for m in decode_messages(members, ids(members), "ch")] == ["d1", "d2", "d3"]
 
 
 @pytest.mark.parametrize("bad", ["not json", "[1, 2]", '{"id": 2}', '{"data": 5}', "1, 2", ""])
@@ -32,7 +35,7 @@ def test_a_malformed_member_is_skipped_and_the_rest_kept(
     bad: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="rivulet"):
-        decoded = decode_messages(scored([GOOD[0], bad, GOOD[2]]), "ch")
+        decoded = decode_messages([GOOD[0], bad, GOOD[2]], [1, 2, 3], "ch")
     assert [m["id"] for m in decoded] == [1, 3]
     assert "malformed" in caplog.text
 
@@ -40,7 +43,7 @@ def test_a_malformed_member_is_skipped_and_the_rest_kept(
 def test_members_that_only_parse_when_joined_fall_back() -> None:
     # Two halves of one object: joined they parse as a single element.
     halves = ['{"id": 1, "data": "x", "k": [1', '2]}']
-    assert decode_messages(scored(halves), "ch") == []
+    assert decode_messages(halves, [1, 2], "ch") == []
 
 
 @pytest.mark.parametrize("as_bytes", [True, False])
@@ -49,8 +52,8 @@ def test_members_that_only_parse_when_joined_fall_back() -> None:
 def test_the_id_is_the_score_whatever_the_json_says(as_bytes: bool, planted: str) -> None:
     # Commit goes by message["id"]: a JSON id of 90 beside score 2 would skip 3..90.
     members = [GOOD[0], planted, GOOD[2]]
-    flat = scored([m.encode() for m in members] if as_bytes else members)
-    assert [m["id"] for m in decode_messages(flat, "ch")] == [1, 2, 3]
+    stored = [m.encode() for m in members] if as_bytes else members
+    assert [m["id"] for m in decode_messages(stored, [1, 2, 3], "ch")] == [1, 2, 3]
 
 
 @pytest.mark.parametrize(("score", "shown"), [
