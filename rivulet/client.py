@@ -15,6 +15,7 @@ from typing import Any
 
 from . import keys, scripts
 from .codec import (
+    MAX_ID,
     Message,
     decode_messages,
     display_id,
@@ -310,7 +311,8 @@ class Client:
             validate_name(channel)
             ids = [int(m["id"]) for m in messages]
             if ids:
-                upto[channel] = max(ids)
+                # Clamped to the ids rivulet issues: the script refuses others.
+                upto[channel] = min(max(0, max(ids)), MAX_ID)
         if not upto:
             return {}
         batch = scripts.Batch()
