@@ -151,10 +151,15 @@ def _cluster(target: Target, redis_args: dict[str, Any]) -> Any:
         # warns as deprecated from 6.0, where ``retry`` says it).
         args["cluster_error_retry_attempts"] = 0
     nodes = [ClusterNode(host, port) for host, port in target.seeds]
+    # Only with a url does RedisCluster build its node pools from our
+    # connection_class; a bare host:port one, so the URL's TLS and
+    # credentials options (in ``args``) are not parsed over ours. It appends
+    # that host to the seeds, where it is already first.
+    first = f"redis://{_hostport(*target.seeds[0])}"
     try:
         # RedisCluster asks the seeds for the slot map right here; a seed
         # that refuses is skipped, so one down at start-up is not fatal.
-        return RedisCluster(startup_nodes=nodes, **args)
+        return RedisCluster(url=first, startup_nodes=nodes, **args)
     except RedisClusterException as error:
         raise ConnectionError(
             f"cannot reach any seed node of {target.masked()}: {error}"
