@@ -21,6 +21,10 @@ from typing import Any
 import redis.connection
 import redis.exceptions as rex
 
+#: redis-py's "no timeout given" default (in redis.utils from 6.x, but
+#: imported into redis.connection in every version we support).
+_DEFAULT: object = getattr(redis.connection, "SENTINEL", object())
+
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "rivulet_deadline", default=None
 )
@@ -102,14 +106,13 @@ class DeadlineMixin:
             self._sock.settimeout(self._note(timeout))
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        if self._sock is None:
-            self.connect_check_health(check_health=False)  # type: ignore[attr-defined]
+        # Not connected yet: _connect leaves the new socket capped already.
         self._arm()
         super().send_packed_command(command, check_health)  # type: ignore[misc]
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        timeout = kwargs.get("timeout", redis.connection.SENTINEL)
-        if timeout is not redis.connection.SENTINEL:
+        timeout = kwargs.get("timeout", _DEFAULT)
+        if timeout is not _DEFAULT:
             kwargs["timeout"] = self._note(cap(timeout))
         else:
             self._arm()

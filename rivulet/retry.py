@@ -52,6 +52,10 @@ class RetryPolicy:
         :raises RivuletError: the translation of the last failure.
         """
         deadline = time.monotonic() + self.budget_s
+        outer = deadlines.time_left()
+        if outer is not None:
+            # Called inside another budgeted call: that one ends first.
+            deadline = min(deadline, time.monotonic() + outer)
         attempt = 0
         while True:
             try:

@@ -139,9 +139,12 @@ def test_cluster_url_with_a_dead_first_seed(cluster_url: str) -> None:
         # redis-py's own cluster retries are off: rivulet retries itself.
         assert client.retry.get_retries() == 0
         node = client.get_default_node()
-        assert node.redis_connection.connection_pool.connection_class is DeadlineConnection
+        pool = node.redis_connection.connection_pool
+        assert pool.connection_class is DeadlineConnection
     finally:
         client.close()
+    # Closing the client closes its sockets (redis-py leaves pools it was handed open).
+    assert all(c._sock is None for c in pool._available_connections)
 
 
 def test_connect_and_admin_take_a_cluster_url(cluster_url: str) -> None:
