@@ -48,16 +48,21 @@ def time_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+class BudgetSpent(rex.TimeoutError):
+    """The call's budget ran out before a socket operation could start: a
+    timeout (so retry layers see it as one), but not news about Redis."""
+
+
 def cap(timeout: float | None) -> float | None:
     """``timeout`` (None: no limit) capped at the time left in the budget.
 
-    :raises redis.exceptions.TimeoutError: the budget is already spent.
+    :raises BudgetSpent: the budget is already spent.
     """
     left = time_left()
     if left is None:
         return timeout
     if left <= 0:
-        raise rex.TimeoutError("the call's time budget is spent")
+        raise BudgetSpent("the call's time budget is spent")
     return left if timeout is None else min(timeout, left)
 
 

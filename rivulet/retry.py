@@ -57,6 +57,7 @@ class RetryPolicy:
             # Called inside another budgeted call: that one ends first.
             deadline = min(deadline, time.monotonic() + outer)
         attempt = 0
+        last: Exception | None = None
         while True:
             try:
                 # A zero budget means "no retries", not "no time": the one
@@ -66,11 +67,15 @@ class RetryPolicy:
             except RivuletError:
                 raise
             except Exception as error:
+                if isinstance(error, deadlines.BudgetSpent) and last is not None:
+                    # Out of time mid-attempt: what Redis last said is the news.
+                    error = last
                 if not is_transient(error):
                     raise translate(error) from error
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise translate(error) from error
+                last = error
                 pause = min(left, self.delay(attempt))
                 log.info("%s failed (%s); retrying in %.3fs", what, error, pause)
                 time.sleep(pause)

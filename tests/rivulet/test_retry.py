@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import redis.exceptions as rex
 
@@ -82,3 +84,17 @@ def test_a_spent_budget_inside_a_call_is_a_rivulet_timeout() -> None:
 
     with deadline.within(0.0), pytest.raises(rivulet.TimeoutError):
         RetryPolicy(budget_s=5).run(call)
+
+
+def test_running_out_of_budget_reports_what_redis_last_said() -> None:
+    # The attempt that starts as the budget ends fails for want of time; the
+    # error raised is the previous, real one (refused), not a "timeout".
+    errors = itertools.chain([rex.ConnectionError("refused")],
+                             itertools.repeat(deadline.BudgetSpent("spent")))
+
+    def call() -> None:
+        raise next(errors)
+
+    policy = RetryPolicy(budget_s=0.05, base_delay_s=0.001, max_delay_s=0.002)
+    with pytest.raises(rivulet.ConnectionError, match="refused"):
+        policy.run(call)

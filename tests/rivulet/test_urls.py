@@ -165,3 +165,22 @@ def test_every_seed_down_is_a_connection_error() -> None:
         redis_from_url(url, socket_connect_timeout=0.5)
     assert "seed node" in str(raised.value)
     assert_no_secret(str(raised.value))
+
+
+def test_cli_and_dashboard_take_a_cluster_url(cluster_url: str) -> None:
+    from dashboard import create_app
+
+    with rivulet.connect(cluster_url, client_id="urls-cli", channel_ids="urls/2") as client:
+        client.write("urls/2", ["x"])
+        result = CliRunner().invoke(cli, ["channels", "--json"],
+                                    env={"RIVULET_REDIS_URL": cluster_url})
+        assert result.exit_code == 0, result.output
+        assert "urls/2" in result.stdout
+        app = create_app({"TESTING": True, "REDIS_URL": cluster_url, "AUTH": False})
+        browser = app.test_client()
+        assert browser.get("/healthz").status_code == 200
+        page = browser.get("/")
+        assert page.status_code == 200 and "urls/2" in page.get_data(as_text=True)
+        for found in (app.extensions["rivulet"].admin, app.extensions["rivulet"].health):
+            found.close()
+        client.unsubscribe("urls/2")
