@@ -98,17 +98,20 @@ class DeadlineMixin:
         finally:
             self.socket_connect_timeout, self.socket_timeout = connect_s, socket_s
 
+    def _capped(self, timeout: float | None) -> float | None:
+        """``timeout`` capped at the budget; a spent budget also drops the
+        connection, since a command on it may be half sent or its reply
+        unread, and then it cannot be reused."""
+        try:
+            return self._note(cap(timeout))
+        except BudgetSpent:
+            self.disconnect()  # type: ignore[attr-defined]
+            raise
+
     def _arm(self) -> None:
         """Set the socket's timeout for the operation about to run."""
         if self._sock is not None:
-            try:
-                timeout = cap(self.socket_timeout)
-            except rex.TimeoutError:
-                # A command may be half sent or its reply unread: the
-                # connection cannot be reused.
-                self.disconnect()  # type: ignore[attr-defined]
-                raise
-            self._sock.settimeout(self._note(timeout))
+            self._sock.settimeout(self._capped(self.socket_timeout))
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         # Not connected yet: _connect leaves the new socket capped already.
@@ -118,13 +121,13 @@ class DeadlineMixin:
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         timeout = kwargs.get("timeout", _DEFAULT)
         if timeout is not _DEFAULT:
-            kwargs["timeout"] = self._note(cap(timeout))
+            kwargs["timeout"] = self._capped(timeout)
         else:
             self._arm()
         return super().read_response(*args, **kwargs)  # type: ignore[misc]
 
     def can_read(self, timeout: float | None = 0) -> bool:
-        result: bool = super().can_read(self._note(cap(timeout)))  # type: ignore[misc]
+        result: bool = super().can_read(self._capped(timeout))  # type: ignore[misc]
         return result
 
 

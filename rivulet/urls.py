@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import redis as redis_py
 import redis.connection
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from .deadline import CAPPED
@@ -137,27 +139,24 @@ def redis_from_url(url: str | None = None, **redis_args: Any) -> Any:
     return redis_py.Redis.from_url(url, **redis_args)
 
 
-def _cluster(target: Target, redis_args: dict[str, Any]) -> Any:
-    from redis.cluster import ClusterNode, RedisCluster
-    from redis.exceptions import RedisClusterException
+class Cluster(RedisCluster):
+    """RedisCluster that closes its node pools: built "from a URL", each
+    node's Redis was handed its pool, and a Redis never closes a pool it was
+    handed, which would leave the sockets open."""
 
-    class Cluster(RedisCluster):
-        """RedisCluster that closes its node pools: built "from a URL", each
-        node's Redis was handed its pool, and a Redis never closes a pool it
-        was handed, which leaves the sockets open."""
+    def close(self) -> None:
+        nodes = list(self.nodes_manager.nodes_cache.values())
+        super().close()
+        for node in nodes:
+            if node.redis_connection is not None:
+                node.redis_connection.connection_pool.disconnect()
 
-        def close(self) -> None:
-            nodes = list(self.nodes_manager.nodes_cache.values())
-            super().close()
-            for node in nodes:
-                if node.redis_connection is not None:
-                    node.redis_connection.connection_pool.disconnect()
 
-    options = {k: v for k, v in target.options.items() if k not in ("host", "port", "db")}
+def _cluster(target: Target, redis_args: dict[str, Any]) -> Cluster:
+    skip = ("host", "port", "db", "connection_class")  # the seeds; ours
+    options = {k: v for k, v in target.options.items() if k not in skip}
     # As in redis-py's from_url, what the URL says wins over keyword arguments.
     args = {**redis_args, **options}
-    if "connection_class" in redis_args:
-        args["connection_class"] = redis_args["connection_class"]
     if int(redis_py.__version__.split(".")[0]) < 6:
         # Before 6.0 the cluster's own retry count was this argument (it
         # warns as deprecated from 6.0, where ``retry`` says it).

@@ -20,6 +20,7 @@ import rivulet
 from rivulet import cli as cli_module
 from rivulet import deadline
 from rivulet.cli import cli
+from rivulet.urls import redis_from_url
 
 from ..conftest import RedisServer
 
@@ -188,3 +189,18 @@ def test_a_deadline_caps_and_nests() -> None:
     assert deadline.time_left() is None
     with deadline.within(now - 1), pytest.raises(Exception, match="budget is spent"):
         deadline.cap(5.0)
+
+
+def test_a_spent_budget_drops_the_connection_it_cut_short(redis_server: RedisServer) -> None:
+    # A reply left unread would be read by the next command: never reuse it.
+    redis = redis_from_url(redis_server.url)
+    try:
+        connection = redis.connection_pool.get_connection()
+        connection.send_command("PING")
+        with deadline.within(0.0), pytest.raises(deadline.BudgetSpent):
+            connection.read_response()
+        assert connection._sock is None
+        redis.connection_pool.release(connection)
+        assert redis.ping()
+    finally:
+        redis.close()

@@ -184,3 +184,12 @@ def test_cli_and_dashboard_take_a_cluster_url(cluster_url: str) -> None:
         for found in (app.extensions["rivulet"].admin, app.extensions["rivulet"].health):
             found.close()
         client.unsubscribe("urls/2")
+
+
+def test_cli_with_every_cluster_seed_down_fails_in_one_line() -> None:
+    url = f"redis+cluster://:hunter-zebra@127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(cli, ["channels"], env={"RIVULET_REDIS_URL": url})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot reach any seed node of redis+cluster://:***@")
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert_no_secret(result.stderr)
