@@ -6,6 +6,7 @@ they re-run a script whose reply was lost without knowing whether it ran.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from . import deadline as deadlines
 from .exceptions import RivuletError, is_transient, translate
 
 log = logging.getLogger("rivulet")
@@ -25,7 +27,9 @@ class RetryPolicy:
 
     ``budget_s`` bounds the whole call; each pause is drawn uniformly from
     ``[0, min(max_delay_s, base_delay_s * 2**attempt)]`` ("full jitter"), so
-    many clients coming back at once do not arrive in step.
+    many clients coming back at once do not arrive in step. The deadline is
+    published to :mod:`rivulet.deadline`, so no socket operation of the call
+    outlasts it, whatever ``socket_timeout`` says.
     """
 
     budget_s: float = 8.0
@@ -34,7 +38,8 @@ class RetryPolicy:
 
     @classmethod
     def none(cls) -> RetryPolicy:
-        """No retries: the first transient failure is raised."""
+        """No retries: one attempt, bounded by the connection's own socket
+        timeouts; its first transient failure is raised."""
         return cls(budget_s=0.0)
 
     def delay(self, attempt: int) -> float:
@@ -47,18 +52,30 @@ class RetryPolicy:
         :raises RivuletError: the translation of the last failure.
         """
         deadline = time.monotonic() + self.budget_s
+        outer = deadlines.time_left()
+        if outer is not None:
+            # Called inside another budgeted call: that one ends first.
+            deadline = min(deadline, time.monotonic() + outer)
         attempt = 0
+        last: Exception | None = None
         while True:
             try:
-                return call()
+                # A zero budget means "no retries", not "no time": the one
+                # attempt is left to the connection's socket timeouts.
+                with deadlines.within(deadline) if self.budget_s > 0 else contextlib.nullcontext():
+                    return call()
             except RivuletError:
                 raise
             except Exception as error:
+                if isinstance(error, deadlines.BudgetSpent) and last is not None:
+                    # Out of time mid-attempt: what Redis last said is the news.
+                    error = last
                 if not is_transient(error):
                     raise translate(error) from error
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise translate(error) from error
+                last = error
                 pause = min(left, self.delay(attempt))
                 log.info("%s failed (%s); retrying in %.3fs", what, error, pause)
                 time.sleep(pause)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import redis.exceptions as rex
 
 import rivulet
+from rivulet import deadline
 from rivulet.retry import RetryPolicy
 
 
@@ -51,3 +54,47 @@ def test_delays_are_jittered_and_capped() -> None:
     delays = [policy.delay(10) for _ in range(200)]
     assert all(0 <= d <= 0.4 for d in delays)
     assert len(set(delays)) > 100
+
+
+def test_each_attempt_sees_the_time_left_in_the_budget() -> None:
+    seen: list[float | None] = []
+
+    def call() -> str:
+        seen.append(deadline.time_left())
+        if len(seen) < 3:
+            raise rex.TimeoutError("slow")
+        return "ok"
+
+    policy = RetryPolicy(budget_s=5, base_delay_s=0.001, max_delay_s=0.002)
+    assert policy.run(call) == "ok"
+    # Published to the connections (rivulet.deadline), shrinking per attempt.
+    assert all(left is not None and 0 < left <= 5 for left in seen), seen
+    assert seen == sorted(seen, reverse=True)  # type: ignore[type-var]
+    assert deadline.time_left() is None  # and withdrawn afterwards
+
+
+def test_no_retries_leaves_the_attempt_to_the_socket_timeouts() -> None:
+    assert RetryPolicy.none().run(deadline.time_left) is None
+
+
+def test_a_spent_budget_inside_a_call_is_a_rivulet_timeout() -> None:
+    # What a capped connection raises once the deadline has passed.
+    def call() -> None:
+        deadline.cap(1.0)
+
+    with deadline.within(0.0), pytest.raises(rivulet.TimeoutError):
+        RetryPolicy(budget_s=5).run(call)
+
+
+def test_running_out_of_budget_reports_what_redis_last_said() -> None:
+    # The attempt that starts as the budget ends fails for want of time; the
+    # error raised is the previous, real one (refused), not a "timeout".
+    errors = itertools.chain([rex.ConnectionError("refused")],
+                             itertools.repeat(deadline.BudgetSpent("spent")))
+
+    def call() -> None:
+        raise next(errors)
+
+    policy = RetryPolicy(budget_s=0.05, base_delay_s=0.001, max_delay_s=0.002)
+    with pytest.raises(rivulet.ConnectionError, match="refused"):
+        policy.run(call)

@@ -1,0 +1,153 @@
+"""Socket timeouts that never outlast the current call's time budget.
+
+:meth:`RetryPolicy.run` publishes the call's deadline here (a contextvar, so
+each thread and task has its own); the connection classes below cap every
+connect, send and read at the time left before it. A Redis that accepts the
+connection and then never answers (stopped, swapping, behind a dead link)
+therefore costs a call its budget, not budget plus ``socket_timeout``.
+
+Outside a budgeted call (a blocking read's wait) nothing is capped: the
+connection's own ``socket_timeout`` applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis.connection
+import redis.exceptions as rex
+
+#: redis-py's "no timeout given" default (in redis.utils from 6.x, but
+#: imported into redis.connection in every version we support).
+_DEFAULT: object = getattr(redis.connection, "SENTINEL", object())
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "rivulet_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def within(deadline: float) -> Iterator[None]:
+    """Run the block with ``deadline`` (``time.monotonic()`` seconds) as the
+    limit of every socket operation; a tighter outer deadline still wins."""
+    outer = _deadline.get()
+    token = _deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds left in the current call's budget, or None outside one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class BudgetSpent(rex.TimeoutError):
+    """The call's budget ran out before a socket operation could start: a
+    timeout (so retry layers see it as one), but not news about Redis."""
+
+
+def cap(timeout: float | None) -> float | None:
+    """``timeout`` (None: no limit) capped at the time left in the budget.
+
+    :raises BudgetSpent: the budget is already spent.
+    """
+    left = time_left()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise BudgetSpent("the call's time budget is spent")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineMixin:
+    """Caps each socket operation of a redis-py connection at the budget.
+
+    ``timeouts_used`` keeps the last few timeouts applied (seconds, None for
+    none), so a test can see the cap instead of timing it.
+    """
+
+    # Provided by redis-py's connection classes.
+    _sock: Any
+    socket_timeout: float | None
+    socket_connect_timeout: float | None
+
+    timeouts_used: list[float | None]
+
+    def _note(self, timeout: float | None) -> float | None:
+        used = getattr(self, "timeouts_used", None)
+        if used is None:
+            used = self.timeouts_used = []
+        used.append(timeout)
+        del used[:-16]
+        return timeout
+
+    def _connect(self) -> Any:
+        # redis-py reads both timeouts inside _connect: lend it capped ones.
+        connect_s, socket_s = self.socket_connect_timeout, self.socket_timeout
+        try:
+            self.socket_connect_timeout = self._note(cap(connect_s))
+            self.socket_timeout = cap(socket_s)
+            return super()._connect()  # type: ignore[misc]
+        finally:
+            self.socket_connect_timeout, self.socket_timeout = connect_s, socket_s
+
+    def _capped(self, timeout: float | None) -> float | None:
+        """``timeout`` capped at the budget; a spent budget also drops the
+        connection, since a command on it may be half sent or its reply
+        unread, and then it cannot be reused."""
+        try:
+            return self._note(cap(timeout))
+        except BudgetSpent:
+            self.disconnect()  # type: ignore[attr-defined]
+            raise
+
+    def _arm(self) -> None:
+        """Set the socket's timeout for the operation about to run."""
+        if self._sock is not None:
+            self._sock.settimeout(self._capped(self.socket_timeout))
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        # Not connected yet: _connect leaves the new socket capped already.
+        self._arm()
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        timeout = kwargs.get("timeout", _DEFAULT)
+        if timeout is not _DEFAULT:
+            kwargs["timeout"] = self._capped(timeout)
+        else:
+            self._arm()
+        return super().read_response(*args, **kwargs)  # type: ignore[misc]
+
+    def can_read(self, timeout: float | None = 0) -> bool:
+        result: bool = super().can_read(self._capped(timeout))  # type: ignore[misc]
+        return result
+
+
+class DeadlineConnection(DeadlineMixin, redis.connection.Connection):
+    """TCP connection whose socket timeouts respect the call's budget."""
+
+
+class DeadlineSSLConnection(DeadlineMixin, redis.connection.SSLConnection):
+    """TLS connection whose socket timeouts respect the call's budget."""
+
+
+class DeadlineUnixDomainSocketConnection(
+    DeadlineMixin, redis.connection.UnixDomainSocketConnection
+):
+    """Unix-socket connection whose socket timeouts respect the call's budget."""
+
+
+#: redis-py's connection class (what its URL parser picks) -> ours.
+CAPPED: dict[type[Any], type[Any]] = {
+    redis.connection.Connection: DeadlineConnection,
+    redis.connection.SSLConnection: DeadlineSSLConnection,
+    redis.connection.UnixDomainSocketConnection: DeadlineUnixDomainSocketConnection,
+}
