@@ -1,9 +1,9 @@
 """``rivulet dashboard``: serve the dashboard, over an embedded Redis if no URL is given.
 
 The click command object is :data:`dashboard`; ``rivulet.cli`` registers it.
-Start-up output on stdout is exactly one line with the dashboard URL and, with
-the embedded server, one with the Redis URL, flushed once both listen; notes
-and warnings go to stderr.
+It serves with waitress (:mod:`dashboard.serving`). Start-up output on stdout
+is exactly one line with the dashboard URL and, with the embedded server, one
+with the Redis URL, flushed once both listen; notes and warnings go to stderr.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def url_host(host: str) -> str:
     help="Redis to manage. Default: $RIVULET_REDIS_URL, then $REDIS_URL, "
     "else an embedded server started for this run.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (IPv6 as ::1 or [::1]).")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

@@ -22,9 +22,11 @@ from waitress.server import create_server  # type: ignore[import-untyped]
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-#: Worker threads: requests answered at once. Pages are a few Redis round trips
-#: each; more threads than this only contend for the GIL.
-THREADS = 8
+#: Worker threads: requests answered at once. A worker waiting on Redis, or on
+#: a shared /metrics reading (dashboard.shared), uses no CPU, so there are enough
+#: to keep cheap pages moving while expensive ones wait; the number is fixed, so
+#: no client can make the server start more.
+THREADS = 16
 #: Open connections at most; past it waitress stops accepting until idle ones
 #: close. A browser keeps a handful, so this is room for many operators (and
 #: for a burst of half-open connections) within a usual open-file limit.
