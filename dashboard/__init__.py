@@ -29,6 +29,7 @@ from . import (
     overview,
     security,
 )
+from .forms import DashboardRequest
 from .rawpath import RawPathMiddleware, SegmentConverter
 
 #: The htmx build vendored in static/ (npm package htmx.org, licence beside it).
@@ -47,12 +48,15 @@ def asset_dirs() -> tuple[Path, Path]:
 
 
 class DashboardFlask(Flask):
-    """Flask, sending static files as bytes rather than open files.
+    """Flask, sending static files as bytes rather than open files, and
+    refusing form bodies that are not UTF-8 (:mod:`dashboard.forms`).
 
-    werkzeug's development server can skip closing a response's file when a
-    browser resets the connection mid-request; the files here are small, so
-    reading them whole leaves nothing open.
+    A server can skip closing a response's file when a browser resets the
+    connection mid-request; the files here are small, so reading them whole
+    leaves nothing open.
     """
+
+    request_class = DashboardRequest
 
     def send_static_file(self, filename: str) -> Response:
         response = super().send_static_file(filename)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, json, request
+from flask import Blueprint, current_app, json, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from .backend import admin
 from .params import int_arg, substring_glob
+from .shared import SingleFlight
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 #: The most messages one /api/.../messages call returns.
 MAX_MESSAGES = 1000
+FLIGHT_KEY = "rivulet.api.channels.flight"
+
+
+@bp.record_once
+def _make_flight(state: BlueprintSetupState) -> None:
+    state.app.extensions[FLIGHT_KEY] = SingleFlight[str]()
 
 
 def _json(body: object) -> Response:
@@ -25,10 +33,17 @@ def channels() -> Response:
     query = request.args.get("q", "").strip()
     offset = int_arg(request.args, "offset", default=0) or 0
     limit = int_arg(request.args, "limit")
-    rows, total = admin().channel_page(
-        substring_glob(query) if query else None, offset=offset, limit=limit
-    )
-    return _json({"channels": [row.to_dict() for row in rows], "total": total})
+
+    def listing() -> str:
+        rows, total = admin().channel_page(
+            substring_glob(query) if query else None, offset=offset, limit=limit
+        )
+        return json.dumps({"channels": [row.to_dict() for row in rows], "total": total})
+
+    # Every channel by default: identical listings asked at once share one reading.
+    flight: SingleFlight[str] = current_app.extensions[FLIGHT_KEY]
+    body = flight.run((query, offset, limit), listing)
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/channels/<seg:name>")

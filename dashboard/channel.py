@@ -13,17 +13,34 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from rivulet.exceptions import ChannelNotFoundError, NotSubscribedError
+from rivulet.exceptions import ChannelNotFoundError, InvalidNameError, NotSubscribedError
 from rivulet.models import ChannelInfo, now_ms
 from rivulet.names import validate_name
 
 from .backend import admin
-from .params import FormError, int_arg, int_field, seconds_field
+from .params import FormError, int_arg, int_field, quoted, seconds_field
 
 bp = Blueprint("channel", __name__, url_prefix="/channels")
 
 #: Values of the subscriber form's ``index`` field besides a message id.
 INDEX_POLICIES = ("earliest", "latest")
+#: The longest flash: errors from the library may quote input we cannot shorten
+#: at the source, and a flash rides in the session cookie (see params.QUOTE_CHARS).
+FLASH_CHARS = 300
+
+
+def _error_text(error: Exception) -> str:
+    """An error's message, quoting at most a short prefix of the name it refuses."""
+    text = str(error)
+    if isinstance(error, InvalidNameError) and isinstance(error.name, str):
+        text = text.replace(repr(error.name), quoted(error.name))
+    return text
+
+
+def _flash(message: str, category: str) -> None:
+    if len(message) > FLASH_CHARS:
+        message = message[:FLASH_CHARS] + "…"
+    flash(message, category)
 
 
 def live_context(name: str) -> dict[str, Any]:
@@ -88,7 +105,7 @@ def message(name: str, message_id: int) -> str:
         name, after_id=max(0, message_id - 1), before_id=message_id + 1, limit=1
     )
     if not found or found[0]["id"] != message_id:
-        raise NotFound(f"Channel {name!r} stores no message {message_id}.")
+        raise NotFound(f"Channel {quoted(name)} stores no message {message_id}.")
     return render_template("message.html", name=name, message=found[0])
 
 
@@ -104,15 +121,15 @@ def _act(name: str, action: Callable[[], str]) -> Response:
     """Run a form's action; flash its outcome or its error and go back to the channel."""
     validate_name(name)
     try:
-        flash(action(), "ok")
+        _flash(action(), "ok")
     except _Gone as done:
-        flash(str(done), "ok")
+        _flash(str(done), "ok")
         return redirect(url_for("overview.index"), code=303)
     except ChannelNotFoundError:
-        flash(f"There is no channel {name!r} (deleted meanwhile?).", "error")
+        _flash(f"There is no channel {quoted(name)} (deleted meanwhile?).", "error")
         return redirect(url_for("overview.index"), code=303)
     except (FormError, NotSubscribedError, ValueError, TypeError) as error:
-        flash(str(error), "error")
+        _flash(_error_text(error), "error")
     return _back(name)
 
 
@@ -125,7 +142,7 @@ def post(name: str) -> Response:
         data = request.form["data"].replace("\r\n", "\n")
         src = request.form.get("src", "") or "dashboard"
         message_id = admin().post(name, data, src=src)
-        return f"Posted message {message_id} as {src!r}."
+        return f"Posted message {message_id} as {quoted(src)}."
 
     return _act(name, action)
 
@@ -164,19 +181,20 @@ def subscriber(name: str) -> Response:
                 raise FormError("index must be a message id, 'earliest' or 'latest'")
             target = number
         index = admin().set_index(name, validate_name(client_id, "client id"), target)
-        return f"Moved {client_id!r} to index {index}."
+        return f"Moved {quoted(client_id)} to index {index}."
 
     def remove() -> str:
         if not admin().remove_subscriber(name, validate_name(client_id, "client id")):
-            raise FormError(f"{client_id!r} was not subscribed to {name!r}.")
+            raise FormError(f"{quoted(client_id)} was not subscribed to {quoted(name)}.")
         try:
             admin().channel(name)
         except ChannelNotFoundError:
             # The last subscriber leaving deletes the channel, as unsubscribe does.
             raise _Gone(
-                f"Removed subscriber {client_id!r}, the last one: channel {name!r} is gone."
+                f"Removed subscriber {quoted(client_id)}, the last one: "
+                f"channel {quoted(name)} is gone."
             ) from None
-        return f"Removed subscriber {client_id!r}."
+        return f"Removed subscriber {quoted(client_id)}."
 
     def unknown() -> str:
         raise FormError("action must be 'move' or 'remove'")
@@ -188,10 +206,10 @@ def subscriber(name: str) -> Response:
 def delete(name: str) -> Response:
     validate_name(name)
     if request.form.get("confirm", "") != name:
-        flash("To delete the channel, type its name exactly into the box.", "error")
+        _flash("To delete the channel, type its name exactly into the box.", "error")
         return _back(name)
     if not admin().delete_channel(name):
-        flash(f"There was no channel {name!r} to delete.", "error")
+        _flash(f"There was no channel {quoted(name)} to delete.", "error")
     else:
-        flash(f"Deleted channel {name!r}.", "ok")
+        _flash(f"Deleted channel {quoted(name)}.", "ok")
     return redirect(url_for("overview.index"), code=303)

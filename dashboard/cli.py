@@ -1,9 +1,9 @@
 """``rivulet dashboard``: serve the dashboard, over an embedded Redis if no URL is given.
 
 The click command object is :data:`dashboard`; ``rivulet.cli`` registers it.
-Start-up output on stdout is exactly one line with the dashboard URL and, with
-the embedded server, one with the Redis URL, flushed once both listen; notes
-and warnings go to stderr.
+It serves with waitress (:mod:`dashboard.serving`). Start-up output on stdout
+is exactly one line with the dashboard URL and, with the embedded server, one
+with the Redis URL, flushed once both listen; notes and warnings go to stderr.
 """
 
 from __future__ import annotations
@@ -22,17 +22,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import click
-from werkzeug.serving import (
-    LISTEN_QUEUE,
-    BaseWSGIServer,
-    WSGIRequestHandler,
-    get_sockaddr,
-    make_server,
-    select_address_family,
-)
 
 from rivulet.urls import mask_url
 
+from . import serving
 from .embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisError
 
 if TYPE_CHECKING:
@@ -41,6 +34,8 @@ if TYPE_CHECKING:
 #: The dashboard's port when --port is not given (6379 is Redis; 8379 is its dashboard).
 DEFAULT_PORT = 8379
 LOOPBACK_NAMES = frozenset({"localhost"})
+#: Connections the kernel queues before the server accepts them.
+LISTEN_QUEUE = 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -63,13 +58,6 @@ def note(message: str) -> None:
     click.echo(f"rivulet dashboard: {message}", err=True)
 
 
-class QuietHandler(WSGIRequestHandler):
-    """No access log: live pages poll every few seconds."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class LateApp:
     """The WSGI app, set once Redis is up; lets the port be bound first."""
 
@@ -83,13 +71,23 @@ class LateApp:
         return self.app(environ, start_response)
 
 
+def bare_host(host: str) -> str:
+    """``[::1]`` as ``::1``: brackets belong in URLs, not in socket addresses."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket; :class:`OSError` if the address is busy or not ours."""
-    family = select_address_family(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    bare = bare_host(host)
+    # As werkzeug did: names (localhost) listen on IPv4, addresses with ":" on IPv6.
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    family, kind, proto, _name, address = socket.getaddrinfo(
+        bare, port, family, socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(get_sockaddr(host, port, family))
+        sock.bind(address)
         sock.listen(LISTEN_QUEUE)
     except BaseException:
         sock.close()
@@ -110,8 +108,10 @@ def _stop_on_signals() -> None:
         signal.signal(sig, interrupt)
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+def url_host(host: str) -> str:
+    """A host as a URL writes it: IPv6 addresses in brackets."""
+    host = bare_host(host)
+    return f"[{host}]" if ":" in host else host
 
 
 @click.command("dashboard")
@@ -121,7 +121,8 @@ def _url_host(host: str) -> str:
     help="Redis to manage. Default: $RIVULET_REDIS_URL, then $REDIS_URL, "
     "else an embedded server started for this run.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (IPv6 as ::1 or [::1]).")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -174,24 +175,24 @@ def dashboard(
     if url and data_dir is not None:
         note("--data-dir only applies to the embedded Redis; ignored with a Redis URL")
 
-    # Listen before starting anything else, so a busy port costs nothing; werkzeug
-    # gets the ready socket (it would print several lines and exit on its own).
+    # Listen before starting anything else, so a busy port costs nothing; the
+    # server gets the ready socket.
     try:
         sock = listen(host, port)
     except OSError as error:
         reason = error.strerror or str(error)
         fail(f"cannot listen on {host} port {port} ({reason}); choose another --port", 1)
     late = LateApp()
-    with sock:
-        server = make_server(
-            host, port, late, threaded=True, request_handler=QuietHandler, fd=sock.fileno()
-        )
-    run(server, late, url, data_dir, token, read_only, demo, refresh)
+    server = serving.make_server(late, sock)
+    run(server, late, bare_host(host), sock.getsockname()[1], url, data_dir, token, read_only,
+        demo, refresh)
 
 
 def run(
-    server: BaseWSGIServer,
+    server: Any,
     late: LateApp,
+    host: str,
+    port: int,
     url: str | None,
     data_dir: Path | None,
     token: str | None,
@@ -220,7 +221,7 @@ def run(
             "READ_ONLY": read_only,
             "REFRESH_SECONDS": refresh,
             # Cookies ignore ports: keep dashboards on one host from clobbering each other.
-            "SESSION_COOKIE_NAME": f"rivulet_dashboard_{server.port}",
+            "SESSION_COOKIE_NAME": f"rivulet_dashboard_{port}",
         }
         late.app = create_app(config)
         if demo:
@@ -230,9 +231,9 @@ def run(
             running_demo.start()
         if token is None:
             note("WARNING: --no-auth: anyone who can reach this port controls the dashboard")
-        elif not is_loopback(server.host):
+        elif not is_loopback(host):
             note("WARNING: listening beyond loopback over plain HTTP; the token can be sniffed")
-        address = f"http://{_url_host(server.host)}:{server.port}/"
+        address = f"http://{url_host(host)}:{port}/"
         if token is not None:
             address += f"?token={quote(token, safe='')}"
         click.echo(f"Dashboard: {address}")
@@ -240,13 +241,13 @@ def run(
             click.echo(f"Redis:     {url}")
         sys.stdout.flush()
         # Returns on a signal: _stop_on_signals raises KeyboardInterrupt, which
-        # werkzeug's serve_forever swallows.
-        server.serve_forever()
+        # waitress's loop catches (stopping its workers).
+        server.run()
         note("stopping")
     except KeyboardInterrupt:
         note("stopping")
     finally:
-        server.server_close()
+        serving.close(server)
         if running_demo is not None:
             running_demo.stop()
         if embedded is not None:

@@ -1,7 +1,8 @@
 """``/metrics`` in Prometheus text format, from a collector over :class:`rivulet.Admin`.
 
 Each scrape reads every channel and subscriber in a constant number of round
-trips (two listings, each one pipeline) and exposes them as gauges.
+trips (two listings, each one pipeline) and exposes them as gauges. Scrapes that
+arrive while one is being collected share its result (:mod:`dashboard.shared`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from werkzeug.wrappers import Response
 from rivulet import Admin
 
 from .backend import admin
+from .shared import SingleFlight
 
 bp = Blueprint("metrics", __name__)
 REGISTRY_KEY = "rivulet.metrics"
+FLIGHT_KEY = "rivulet.metrics.flight"
 
 
 class AdminCollector(Collector):
@@ -74,9 +77,12 @@ def _make_registry(state: BlueprintSetupState) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AdminCollector(admin))
     state.app.extensions[REGISTRY_KEY] = registry
+    state.app.extensions[FLIGHT_KEY] = SingleFlight[bytes]()
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     registry: CollectorRegistry = current_app.extensions[REGISTRY_KEY]
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    flight: SingleFlight[bytes] = current_app.extensions[FLIGHT_KEY]
+    body = flight.run("metrics", lambda: generate_latest(registry))
+    return Response(body, content_type=CONTENT_TYPE_LATEST)

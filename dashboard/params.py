@@ -7,6 +7,17 @@ from werkzeug.exceptions import BadRequest
 
 #: Characters fnmatch treats specially; each is put in a one-character class.
 GLOB_SPECIAL = frozenset("*?[")
+#: How much of a value an error message quotes. Flashes travel in the session
+#: cookie: a whole 5,000-character field would push it past the browser's 4 KB
+#: limit, and the browser drops such a cookie (and the error with it) silently.
+QUOTE_CHARS = 40
+
+
+def quoted(value: str, limit: int = QUOTE_CHARS) -> str:
+    """``value`` in quotes as ``repr`` writes it, cut to ``limit`` characters plus "…"."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + "…"
 
 
 class FormError(ValueError):
@@ -23,7 +34,7 @@ def int_arg(
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
+        raise BadRequest(f"{name} must be a whole number, not {quoted(raw)}") from None
     if value < minimum:
         raise BadRequest(f"{name} must be at least {minimum}, not {value}")
     return value
@@ -37,7 +48,7 @@ def int_field(form: MultiDict[str, str], name: str) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise FormError(f"{name} must be a whole number, not {raw!r}") from None
+        raise FormError(f"{name} must be a whole number, not {quoted(raw)}") from None
     if value < 0:
         raise FormError(f"{name} must be 0 or more, not {value}")
     return value
@@ -51,9 +62,9 @@ def seconds_field(form: MultiDict[str, str], name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise FormError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise FormError(f"{name} must be a number of seconds, not {quoted(raw)}") from None
     if not value >= 0 or value == float("inf"):
-        raise FormError(f"{name} must be a finite number of seconds >= 0, not {raw!r}")
+        raise FormError(f"{name} must be a finite number of seconds >= 0, not {quoted(raw)}")
     return value
 
 

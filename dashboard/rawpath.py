@@ -4,7 +4,7 @@ A channel id may hold ``/``, ``%``, ``#``, ``?`` or start with ``/``; the
 dashboard sends it as one segment, ``quote(id, safe="")``.  WSGI servers decode
 ``PATH_INFO`` before Flask sees it, which turns ``a%2Fb`` into two segments, so
 :class:`RawPathMiddleware` puts the undecoded path back (from ``RAW_URI`` or
-``REQUEST_URI``, set by werkzeug's server and test client, gunicorn and uWSGI)
+``REQUEST_URI``, set by waitress, werkzeug's server and test client, gunicorn and uWSGI)
 and :class:`SegmentConverter` decodes each segment exactly once.
 """
 

@@ -133,4 +133,7 @@ def retention(channel: str, max_messages: Any, max_age: Any, redis_url: str) -> 
         new_messages = None if new_messages == NO_CAP else new_messages
         new_age = None if new_age == NO_CAP else new_age
         removed = admin.set_retention(channel, max_messages=new_messages, max_age=new_age)
-    click.echo(f"{channel!r}: {_caps(new_messages, new_age)}; removed {removed} now")
+        # Say what is stored, not what was asked: the store caps a huge count at
+        # 2^53 - 1 and keeps ages in whole milliseconds.
+        stored = admin.channel(channel)
+    click.echo(f"{channel!r}: {_caps(stored.max_messages, stored.max_age)}; removed {removed} now")

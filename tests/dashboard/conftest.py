@@ -4,7 +4,6 @@ test clients, and channels with hostile names."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -146,20 +145,17 @@ def hostile(make_client: Callable[..., rivulet.Client]) -> rivulet.Client:
 
 
 class LiveServer:
-    """The dashboard served by werkzeug's real server in a thread, on a free port."""
+    """The dashboard served by waitress (as `rivulet dashboard` serves it) in a
+    thread, on a free loopback port."""
 
     def __init__(self, app: Flask) -> None:
-        from werkzeug.serving import make_server
+        from dashboard.serving import BackgroundServer
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = BackgroundServer(app)
+        self.url = self.server.url
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
 
 @pytest.fixture

@@ -389,6 +389,19 @@ def test_retention(run: Run, orders: None, admin: rivulet.Admin) -> None:
         one_line_error(result.stderr)
 
 
+def test_retention_says_the_caps_stored_not_the_ones_asked(
+    run: Run, orders: None, admin: rivulet.Admin
+) -> None:
+    result = run("retention", "orders", "--max-messages", str(10**30))
+    assert result.exit_code == 0, result.stderr
+    info = admin.channel("orders")
+    assert info.max_messages == 2**53 - 1
+    assert f"max {info.max_messages:,} messages" in result.stdout
+    assert str(10**30) not in result.stdout.replace(",", "")
+    shown = run("retention", "orders").stdout.rstrip("\n")
+    assert result.stdout == shown + "; removed 0 now\n"
+
+
 # -- names, values and failures -----------------------------------------------------------
 
 
