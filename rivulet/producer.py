@@ -21,13 +21,20 @@ import os
 import threading
 import time
 import weakref
+from concurrent.futures._base import PENDING
+from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import scripts
 from .client import write_call
-from .codec import encode_batch
-from .exceptions import NotSubscribedError, RivuletError, TimeoutError, translate
+from .exceptions import (
+    MessageTooLargeError,
+    NotSubscribedError,
+    RivuletError,
+    TimeoutError,
+    translate,
+)
 from .names import validate_name
 
 if TYPE_CHECKING:
@@ -39,11 +46,37 @@ if TYPE_CHECKING:
 MAX_CALL_BYTES = 8 << 20
 
 
+class _Call:
+    """The messages of one future write call: a channel's next ``max_batch``.
+
+    Its futures share one condition. A ``threading.Condition`` per future
+    (what ``Future()`` makes) is most of a send's cost once the garbage
+    collector walks thousands of waiting ones; sharing is safe because the
+    sender settles all of a call's futures while holding the condition, so a
+    waiter never wakes to find its own future still pending.
+    """
+
+    __slots__ = ("condition", "data", "futures", "size")
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.data: list[str] = []
+        self.futures: list[_Future] = []
+        self.size = 0
+
+
 class _Future(concurrent.futures.Future[int]):
     """A send's outcome. Waiting on it tells the sender not to linger."""
 
-    def __init__(self, producer: Producer) -> None:
-        super().__init__()
+    def __init__(self, producer: Producer, condition: threading.Condition) -> None:
+        # Future.__init__'s attributes (unchanged since Python 3.2; a test
+        # compares them with a plain Future's), with the call's condition.
+        self._condition = condition
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
         self._producer = producer
 
     def result(self, timeout: float | None = None) -> int:
@@ -60,9 +93,13 @@ class _Future(concurrent.futures.Future[int]):
         """A sent message is on its way; it cannot be called back."""
         return False
 
+    def _invoke_callbacks(self) -> None:
+        # Deferred: set_result runs under the call's shared condition, and a
+        # callback must not run holding it. The sender calls them after.
+        pass
 
-# One queued message: its encoded data, its size in bytes, its future.
-_Item = tuple[str, int, _Future]
+    def _run_callbacks(self) -> None:
+        super()._invoke_callbacks()  # type: ignore[misc]
 
 
 class Producer:
@@ -112,12 +149,12 @@ class Producer:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the sender waits for messages
         self._space = threading.Condition(self._lock)  # senders wait below max_pending
-        self._queues: dict[str, collections.deque[_Item]] = {}
+        self._queues: dict[str, collections.deque[_Call]] = {}
         self._last: dict[str, _Future] = {}  # each channel's newest unresolved future
         self._queued = 0  # waiting for the sender
         self._pending = 0  # queued or in flight
         self._oldest = 0.0  # when the oldest waiting message was queued
-        self._full = False  # some channel has max_batch waiting
+        self._full = False  # some channel has a full call waiting
         self._hurried = False  # someone waits on a future
         self._flushing = 0
         self._thread: threading.Thread | None = None
@@ -134,13 +171,7 @@ class Producer:
         :raises RivuletError: the producer is closed.
         """
         channel = validate_name(channel_id)
-        if not isinstance(data, str):
-            raise TypeError(
-                f"data is a {type(data).__name__}; rivulet carries str only "
-                "(encode other data, e.g. with json.dumps, first)"
-            )
-        encoded = encode_batch(data, self.client.max_message_bytes)[0]
-        future = _Future(self)
+        encoded, size = _encode(data, self.client.max_message_bytes)
         if self._pid != os.getpid():
             self._after_fork()
         with self._lock:
@@ -153,15 +184,25 @@ class Producer:
             queue = self._queues.get(channel)
             if queue is None:
                 queue = self._queues[channel] = collections.deque()
-            queue.append((encoded, len(encoded), future))
+            if (not queue or len(queue[-1].data) >= self.max_batch
+                    or queue[-1].size + size > MAX_CALL_BYTES):
+                if queue:
+                    self._full = True  # a call is complete: no point lingering
+                    self._work.notify()
+                queue.append(_Call())
+            call = queue[-1]
+            future = _Future(self, call.condition)
+            call.data.append(encoded)
+            call.futures.append(future)
+            call.size += size
+            if len(call.data) == self.max_batch:
+                self._full = True
+                self._work.notify()
             self._last[channel] = future
             self._pending += 1
             self._queued += 1
             if self._queued == 1:
                 self._oldest = time.monotonic()
-                self._work.notify()
-            if len(queue) == self.max_batch:
-                self._full = True
                 self._work.notify()
             if self._thread is None:
                 self._start()
@@ -260,8 +301,9 @@ class Producer:
                            RivuletError(f"producer sender stopped: {error!r}")] * len(taken)
             self._resolve(taken, results)
 
-    def _take(self) -> dict[str, list[_Item]] | None:
-        """Wait for messages (and up to ``linger_s`` for more), then take a round."""
+    def _take(self) -> dict[str, _Call] | None:
+        """Wait for messages (and up to ``linger_s`` for more), then take each
+        waiting channel's next call; None once closed and drained."""
         with self._lock:
             while True:
                 if not self._queued:
@@ -275,60 +317,81 @@ class Producer:
                 if left <= 0:
                     break
                 self._work.wait(left)
-            taken: dict[str, list[_Item]] = {}
-            for channel in list(self._queues):
-                queue = self._queues[channel]
-                items: list[_Item] = []
-                size = 0
-                while queue and len(items) < self.max_batch:
-                    item = queue[0]
-                    if items and size + item[1] > MAX_CALL_BYTES:
-                        break
-                    items.append(queue.popleft())
-                    size += item[1]
-                taken[channel] = items
+            taken: dict[str, _Call] = {}
+            for channel, queue in list(self._queues.items()):
+                taken[channel] = queue.popleft()
                 if not queue:
                     del self._queues[channel]
-            self._queued -= sum(len(items) for items in taken.values())
+            self._queued -= sum(len(call.data) for call in taken.values())
             # What is left over waited already: the next round goes at once.
             self._full = bool(self._queued)
             self._hurried = False
             return taken
 
-    def _write(self, taken: dict[str, list[_Item]]) -> list[Any]:
+    def _write(self, taken: dict[str, _Call]) -> list[Any]:
         """One round trip for the round: a write call per channel, or the error
         of the whole round (a dropped link once the retries are spent)."""
         client = self.client
         batch = scripts.Batch()
-        for channel, items in taken.items():
+        for channel, call in taken.items():
             self._calls += 1
             write_keys, args = write_call(
-                channel, [item[0] for item in items], mode="sub", writer=client.client_id,
+                channel, call.data, mode="sub", writer=client.client_id,
                 src=client.client_id, token=f"{self._token_prefix}{self._calls}",
             )
             batch.script(scripts.WRITE, write_keys, args)
         return batch.run(client.redis, client.retry, "producer write", strict=False)
 
-    def _resolve(self, taken: dict[str, list[_Item]], results: list[Any]) -> None:
-        for (channel, items), result in zip(taken.items(), results):
+    def _resolve(self, taken: dict[str, _Call], results: list[Any]) -> None:
+        for (channel, call), result in zip(taken.items(), results):
             if isinstance(result, NotSubscribedError):
                 result = NotSubscribedError(
                     f"client {self.client.client_id!r} is not subscribed to channel "
                     f"{channel!r}; subscribe first", channel,
                 )
-            if isinstance(result, BaseException):
-                for item in items:
-                    item[2].set_exception(result)
-            else:
-                first = int(result[0])
-                for offset, item in enumerate(items):
-                    item[2].set_result(first + offset)
+            with call.condition:
+                if isinstance(result, BaseException):
+                    for future in call.futures:
+                        future.set_exception(result)
+                else:
+                    first = int(result[0])
+                    for offset, future in enumerate(call.futures):
+                        future.set_result(first + offset)
+            for future in call.futures:
+                if future._done_callbacks:
+                    future._run_callbacks()
         with self._lock:
-            for channel, items in taken.items():
-                if self._last.get(channel) is items[-1][2]:
+            for channel, call in taken.items():
+                if self._last.get(channel) is call.futures[-1]:
                     del self._last[channel]
-            self._pending -= sum(len(items) for items in taken.values())
+            self._pending -= sum(len(call.futures) for call in taken.values())
             self._space.notify_all()
+
+
+def _encode(data: object, max_bytes: int) -> tuple[str, int]:
+    """One message as ``encode_batch`` checks and encodes it, and its size.
+
+    The same rules and errors, without the batch's generality: this runs once
+    per message on the senders' threads.
+    """
+    if not isinstance(data, str):
+        raise TypeError(
+            f"data is a {type(data).__name__}; rivulet carries str only "
+            "(encode other data, e.g. with json.dumps, first)"
+        )
+    if data.isascii():
+        size = len(data)
+    else:
+        try:
+            size = len(data.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            raise ValueError(f"message is not valid Unicode text: {error}") from None
+    if size > max_bytes:
+        raise MessageTooLargeError(
+            f"message is {size} bytes of UTF-8, over the limit of {max_bytes}",
+            size=size, limit=max_bytes,
+        )
+    return _json_string(data), size
 
 
 def _flush_at_exit(ref: weakref.ref[Producer]) -> None:
