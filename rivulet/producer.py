@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from . import scripts
 from .client import write_call
 from .exceptions import (
+    BackendError,
     MessageTooLargeError,
     NotSubscribedError,
     RivuletError,
@@ -344,6 +345,8 @@ class Producer:
 
     def _resolve(self, taken: dict[str, _Call], results: list[Any]) -> None:
         for (channel, call), result in zip(taken.items(), results):
+            if not isinstance(result, BaseException) and _first_id(result) is None:
+                result = BackendError(f"the write script answered {result!r}")
             if isinstance(result, NotSubscribedError):
                 result = NotSubscribedError(
                     f"client {self.client.client_id!r} is not subscribed to channel "
@@ -354,7 +357,7 @@ class Producer:
                     for future in call.futures:
                         future.set_exception(result)
                 else:
-                    first = int(result[0])
+                    first = _first_id(result)
                     for offset, future in enumerate(call.futures):
                         future.set_result(first + offset)
             for future in call.futures:
@@ -366,6 +369,14 @@ class Producer:
                     del self._last[channel]
             self._pending -= sum(len(call.futures) for call in taken.values())
             self._space.notify_all()
+
+
+def _first_id(reply: Any) -> Any:
+    """The first id in a write script's reply ``[first, count, duplicate]``."""
+    try:
+        return int(reply[0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
 
 
 def _encode(data: object, max_bytes: int) -> tuple[str, int]:
