@@ -113,7 +113,10 @@ class Producer:
     while ``max_pending`` messages are unresolved. The client itself is used
     only for its redis connection, retry policy, id and size limit: the
     producer draws its own write tokens, so it may share the client with the
-    thread that owns it.
+    thread that owns it (close the producer before the client).
+
+    A forked child gets a sender of its own on its first call; the messages
+    the parent had queued stay the parent's to send.
     """
 
     def __init__(
