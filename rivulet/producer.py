@@ -162,6 +162,7 @@ class Producer:
         self._hurried = False  # someone waits on a future
         self._flushing = 0
         self._thread: threading.Thread | None = None
+        self._round: threading.Thread | None = None  # the thread with a round in flight
         self._token_prefix = os.urandom(6).hex() + ":p:"
         self._calls = 0
 
@@ -278,7 +279,8 @@ class Producer:
         self._thread.start()
 
     def _on_sender(self) -> bool:
-        return self._thread is threading.current_thread()
+        """True in the thread running a round (its futures' callbacks run there)."""
+        return self._round is threading.current_thread()
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's messages are the parent's to send
@@ -288,28 +290,46 @@ class Producer:
         self._closed = closed
 
     def _hurry(self) -> None:
+        """Someone waits on a future: no lingering. With no round in flight the
+        waiting thread sends the round itself, sparing two thread hand-offs
+        (waking the sender, the sender waking it); otherwise the round in
+        flight is followed at once by the next."""
         with self._lock:
-            if self._queued and not self._hurried:
+            if not self._queued:
+                return  # the future's round is in flight
+            if self._round is not None:
                 self._hurried = True
-                self._work.notify()
+                return
+            taken = self._take_now()
+        self._round_trip(taken)
 
     def _run(self) -> None:
         while True:
             taken = self._take()
             if taken is None:
                 return
-            try:
-                results = self._write(taken)
-            except BaseException as error:  # to the round's futures: never strand one
-                results = [translate(error) if isinstance(error, Exception) else
-                           RivuletError(f"producer sender stopped: {error!r}")] * len(taken)
+            self._round_trip(taken)
+
+    def _round_trip(self, taken: dict[str, _Call]) -> None:
+        try:
+            results = self._write(taken)
+        except BaseException as error:  # to the round's futures: never strand one
+            results = [translate(error) if isinstance(error, Exception) else
+                       RivuletError(f"producer round interrupted: {error!r}")] * len(taken)
             self._resolve(taken, results)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self._resolve(taken, results)
 
     def _take(self) -> dict[str, _Call] | None:
         """Wait for messages (and up to ``linger_s`` for more), then take each
         waiting channel's next call; None once closed and drained."""
         with self._lock:
             while True:
+                if self._round is not None:  # a waiting thread is sending one
+                    self._work.wait()
+                    continue
                 if not self._queued:
                     if self._closed:
                         return None
@@ -321,16 +341,23 @@ class Producer:
                 if left <= 0:
                     break
                 self._work.wait(left)
-            taken: dict[str, _Call] = {}
-            for channel, queue in list(self._queues.items()):
-                taken[channel] = queue.popleft()
-                if not queue:
-                    del self._queues[channel]
-            self._queued -= sum(len(call.data) for call in taken.values())
-            # What is left over waited already: the next round goes at once.
-            self._full = bool(self._queued)
-            self._hurried = False
-            return taken
+            return self._take_now()
+
+    def _take_now(self) -> dict[str, _Call]:
+        """Take each waiting channel's next call, with the lock held: one round
+        in flight at a time keeps each thread's ids in order and each channel's
+        retry token recognisable."""
+        self._round = threading.current_thread()
+        taken: dict[str, _Call] = {}
+        for channel, queue in list(self._queues.items()):
+            taken[channel] = queue.popleft()
+            if not queue:
+                del self._queues[channel]
+        self._queued -= sum(len(call.data) for call in taken.values())
+        # What is left over waited already: the next round goes at once.
+        self._full = bool(self._queued)
+        self._hurried = False
+        return taken
 
     def _write(self, taken: dict[str, _Call]) -> list[Any]:
         """One round trip for the round: a write call per channel, or the error
@@ -371,7 +398,9 @@ class Producer:
                 if self._last.get(channel) is call.futures[-1]:
                     del self._last[channel]
             self._pending -= sum(len(call.futures) for call in taken.values())
+            self._round = None
             self._space.notify_all()
+            self._work.notify()  # the sender may wait for this round to end
 
 
 def _first_id(reply: Any) -> Any:
