@@ -111,6 +111,56 @@ def test_order_per_thread_and_channel_with_many_threads(
             assert [by_id[i] for i in got] == [f"{t}:{i}" for i in range(per_channel)]
 
 
+def test_waiting_on_a_future_sends_at_once_from_the_waiting_thread(
+    make_client: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    senders: list[threading.Thread] = []
+    original = Producer._write
+
+    def recording(self: Producer, taken: dict[str, Any]) -> list[Any]:
+        senders.append(threading.current_thread())
+        return original(self, taken)
+
+    monkeypatch.setattr(Producer, "_write", recording)
+    assert p.send("ch", "x").result(timeout=10) == 1  # no flush, and a linger of minutes
+    assert senders == [threading.current_thread()]
+
+
+def test_many_threads_waiting_on_each_message(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    c = make_client("w", channel_ids=["a", "b"])
+    p = producer(producers, c)
+    threads_n, per_thread = 6, 40
+    start = threading.Barrier(threads_n)
+    ids: dict[int, list[tuple[str, int]]] = {}
+
+    def work(t: int) -> None:
+        start.wait()
+        got = []
+        for i in range(per_thread):
+            channel = "ab"[i % 2]
+            got.append((channel, p.send(channel, f"{t}:{i}").result(timeout=30)))
+        ids[t] = got
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for channel in ("a", "b"):
+        messages = stored(backend, channel)
+        assert [m["id"] for m in messages] == list(range(1, threads_n * per_thread // 2 + 1))
+        by_id = {m["id"]: m["data"] for m in messages}
+        for t, got in ids.items():
+            mine = [i for ch, i in got if ch == channel]
+            assert mine == sorted(mine)
+            assert [by_id[i] for i in mine] == [
+                f"{t}:{i}" for i in range(per_thread) if "ab"[i % 2] == channel]
+
+
 def test_not_subscribed_fails_only_that_channels_futures(
     make_client: Any, backend: Any, producers: list[Producer]
 ) -> None:
