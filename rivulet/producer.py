@@ -116,7 +116,8 @@ class Producer:
     thread that owns it (close the producer before the client).
 
     A forked child gets a sender of its own on its first call; the messages
-    the parent had queued stay the parent's to send.
+    the parent had queued stay the parent's to send (their futures, copied
+    into the child, never resolve there).
     """
 
     def __init__(
@@ -294,6 +295,8 @@ class Producer:
         waiting thread sends the round itself, sparing two thread hand-offs
         (waking the sender, the sender waking it); otherwise the round in
         flight is followed at once by the next."""
+        if self._pid != os.getpid():
+            self._after_fork()  # a child must not send the parent's messages
         with self._lock:
             if not self._queued:
                 return  # the future's round is in flight

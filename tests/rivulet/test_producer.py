@@ -426,6 +426,9 @@ def test_a_forked_child_gets_its_own_sender_and_not_the_parents_messages(
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         code = 1
         try:
+            # Waiting on the parent's future must not send the parent's message.
+            with pytest.raises(concurrent.futures.TimeoutError):
+                parents.result(timeout=0.05)
             child_id = p.send("ch", "child's").result(timeout=10)
             os.write(write_end, str(child_id).encode())
             code = 0
