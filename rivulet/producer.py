@@ -21,8 +21,6 @@ import os
 import threading
 import time
 import weakref
-from concurrent.futures._base import PENDING
-from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,78 +28,16 @@ from . import scripts
 from .client import write_call
 from .exceptions import (
     BackendError,
-    MessageTooLargeError,
     NotSubscribedError,
     RivuletError,
     TimeoutError,
     translate,
 )
 from .names import validate_name
+from .producer_calls import Call, MessageFuture, encode_one, first_id
 
 if TYPE_CHECKING:
     from .client import Client
-
-#: One write call carries at most this many bytes of message data (at least one
-#: message): Redis buffers a whole request, and a 1000-message call of 1 MiB
-#: messages would be a gigabyte.
-MAX_CALL_BYTES = 8 << 20
-
-
-class _Call:
-    """The messages of one future write call: a channel's next ``max_batch``.
-
-    Its futures share one condition. A ``threading.Condition`` per future
-    (what ``Future()`` makes) is most of a send's cost once the garbage
-    collector walks thousands of waiting ones; sharing is safe because the
-    sender settles all of a call's futures while holding the condition, so a
-    waiter never wakes to find its own future still pending.
-    """
-
-    __slots__ = ("condition", "data", "futures", "size")
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.data: list[str] = []
-        self.futures: list[_Future] = []
-        self.size = 0
-
-
-class _Future(concurrent.futures.Future[int]):
-    """A send's outcome. Waiting on it tells the sender not to linger."""
-
-    def __init__(self, producer: Producer, condition: threading.Condition) -> None:
-        # Future.__init__'s attributes (unchanged since Python 3.2; a test
-        # compares them with a plain Future's), with the call's condition.
-        self._condition = condition
-        self._state = PENDING
-        self._result = None
-        self._exception = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
-        self._producer = producer
-
-    def result(self, timeout: float | None = None) -> int:
-        if not self.done():
-            self._producer._hurry()
-        return super().result(timeout)
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        if not self.done():
-            self._producer._hurry()
-        return super().exception(timeout)
-
-    def cancel(self) -> bool:
-        """A sent message is on its way; it cannot be called back."""
-        return False
-
-    def _invoke_callbacks(self) -> None:
-        # Deferred: set_result runs under the call's shared condition, and a
-        # callback must not run holding it. The sender calls them after.
-        pass
-
-    def _run_callbacks(self) -> None:
-        super()._invoke_callbacks()  # type: ignore[misc]
-
 
 class Producer:
     """Coalesces writes from any number of threads into few round trips.
@@ -154,8 +90,8 @@ class Producer:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the sender waits for messages
         self._space = threading.Condition(self._lock)  # senders wait below max_pending
-        self._queues: dict[str, collections.deque[_Call]] = {}
-        self._last: dict[str, _Future] = {}  # each channel's newest unresolved future
+        self._queues: dict[str, collections.deque[Call]] = {}
+        self._last: dict[str, MessageFuture] = {}  # each channel's newest unresolved future
         self._queued = 0  # waiting for the sender
         self._pending = 0  # queued or in flight
         self._oldest = 0.0  # when the oldest waiting message was queued
@@ -177,7 +113,7 @@ class Producer:
         :raises RivuletError: the producer is closed.
         """
         channel = validate_name(channel_id)
-        encoded, size = _encode(data, self.client.max_message_bytes)
+        encoded, size = encode_one(data, self.client.max_message_bytes)
         if self._pid != os.getpid():
             self._after_fork()
         with self._lock:
@@ -191,13 +127,13 @@ class Producer:
             if queue is None:
                 queue = self._queues[channel] = collections.deque()
             if (not queue or len(queue[-1].data) >= self.max_batch
-                    or queue[-1].size + size > MAX_CALL_BYTES):
+                    or queue[-1].size + size > Call.MAX_BYTES):
                 if queue:
                     self._full = True  # a call is complete: no point lingering
                     self._work.notify()
-                queue.append(_Call())
+                queue.append(Call())
             call = queue[-1]
-            future = _Future(self, call.condition)
+            future = MessageFuture(self, call.condition)
             call.data.append(encoded)
             call.futures.append(future)
             call.size += size
@@ -313,7 +249,7 @@ class Producer:
                 return
             self._round_trip(taken)
 
-    def _round_trip(self, taken: dict[str, _Call]) -> None:
+    def _round_trip(self, taken: dict[str, Call]) -> None:
         try:
             results = self._write(taken)
         except BaseException as error:  # to the round's futures: never strand one
@@ -325,7 +261,7 @@ class Producer:
             return
         self._resolve(taken, results)
 
-    def _take(self) -> dict[str, _Call] | None:
+    def _take(self) -> dict[str, Call] | None:
         """Wait for messages (and up to ``linger_s`` for more), then take each
         waiting channel's next call; None once closed and drained."""
         with self._lock:
@@ -346,12 +282,12 @@ class Producer:
                 self._work.wait(left)
             return self._take_now()
 
-    def _take_now(self) -> dict[str, _Call]:
+    def _take_now(self) -> dict[str, Call]:
         """Take each waiting channel's next call, with the lock held: one round
         in flight at a time keeps each thread's ids in order and each channel's
         retry token recognisable."""
         self._round = threading.current_thread()
-        taken: dict[str, _Call] = {}
+        taken: dict[str, Call] = {}
         for channel, queue in list(self._queues.items()):
             taken[channel] = queue.popleft()
             if not queue:
@@ -362,7 +298,7 @@ class Producer:
         self._hurried = False
         return taken
 
-    def _write(self, taken: dict[str, _Call]) -> list[Any]:
+    def _write(self, taken: dict[str, Call]) -> list[Any]:
         """One round trip for the round: a write call per channel, or the error
         of the whole round (a dropped link once the retries are spent)."""
         client = self.client
@@ -376,9 +312,9 @@ class Producer:
             batch.script(scripts.WRITE, write_keys, args)
         return batch.run(client.redis, client.retry, "producer write", strict=False)
 
-    def _resolve(self, taken: dict[str, _Call], results: list[Any]) -> None:
+    def _resolve(self, taken: dict[str, Call], results: list[Any]) -> None:
         for (channel, call), result in zip(taken.items(), results):
-            if not isinstance(result, BaseException) and _first_id(result) is None:
+            if not isinstance(result, BaseException) and first_id(result) is None:
                 result = BackendError(f"the write script answered {result!r}")
             if isinstance(result, NotSubscribedError):
                 result = NotSubscribedError(
@@ -390,7 +326,7 @@ class Producer:
                     for future in call.futures:
                         future.set_exception(result)
                 else:
-                    first = _first_id(result)
+                    first = first_id(result)
                     for offset, future in enumerate(call.futures):
                         future.set_result(first + offset)
             for future in call.futures:
@@ -404,40 +340,6 @@ class Producer:
             self._round = None
             self._space.notify_all()
             self._work.notify()  # the sender may wait for this round to end
-
-
-def _first_id(reply: Any) -> Any:
-    """The first id in a write script's reply ``[first, count, duplicate]``."""
-    try:
-        return int(reply[0])
-    except (TypeError, ValueError, IndexError, KeyError):
-        return None
-
-
-def _encode(data: object, max_bytes: int) -> tuple[str, int]:
-    """One message as ``encode_batch`` checks and encodes it, and its size.
-
-    The same rules and errors, without the batch's generality: this runs once
-    per message on the senders' threads.
-    """
-    if not isinstance(data, str):
-        raise TypeError(
-            f"data is a {type(data).__name__}; rivulet carries str only "
-            "(encode other data, e.g. with json.dumps, first)"
-        )
-    if data.isascii():
-        size = len(data)
-    else:
-        try:
-            size = len(data.encode("utf-8"))
-        except UnicodeEncodeError as error:
-            raise ValueError(f"message is not valid Unicode text: {error}") from None
-    if size > max_bytes:
-        raise MessageTooLargeError(
-            f"message is {size} bytes of UTF-8, over the limit of {max_bytes}",
-            size=size, limit=max_bytes,
-        )
-    return _json_string(data), size
 
 
 def _flush_at_exit(ref: weakref.ref[Producer]) -> None:

@@ -15,6 +15,7 @@ import redis
 import rivulet
 from rivulet import keys
 from rivulet.producer import Producer
+from rivulet.producer_calls import Call
 
 #: Long enough that the sender never goes on its own during a test: rounds are
 #: then cut by flush(), so a test decides exactly what one round holds.
@@ -75,6 +76,27 @@ def test_a_round_packs_each_channel_into_one_write_call(
     assert len([r for r in rounds if "a" in r]) == 3
     assert [f.result() for f in futures] == [1, 2, 3, 4, 5, 6, 7, 1]
     assert [m["data"] for m in stored(backend, "a")] == [str(i) for i in range(7)]
+
+
+def test_a_call_is_bounded_in_bytes_too(
+    make_client: Any, backend: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Call, "MAX_BYTES", 10)
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    sizes: list[list[int]] = []
+    original = Producer._write
+
+    def recording(self: Producer, taken: dict[str, Any]) -> list[Any]:
+        sizes.extend([len(d) - 2 for d in call.data] for call in taken.values())
+        return original(self, taken)
+
+    monkeypatch.setattr(Producer, "_write", recording)
+    futures = [p.send("ch", data) for data in ["1234", "5678", "9", "over ten bytes", "x"]]
+    p.flush(timeout=10)
+    # 4 + 4 + 1 fit; a message over the bound still goes, alone.
+    assert sizes == [[4, 4, 1], [14], [1]]
+    assert [f.result() for f in futures] == [1, 2, 3, 4, 5]
 
 
 def test_order_per_thread_and_channel_with_many_threads(
@@ -387,7 +409,7 @@ def test_a_callback_may_send_again(make_client: Any, backend: Any,
 def test_futures_have_the_attributes_of_a_plain_future(
     make_client: Any, producers: list[Producer]
 ) -> None:
-    # _Future sets Future.__init__'s attributes itself (to share a condition);
+    # MessageFuture sets Future.__init__'s attributes itself (to share a condition);
     # a Python that adds one must make this fail rather than break futures.
     p = producer(producers, make_client("w", channel_ids="ch"), linger_ms=HOLD_MS)
     future = p.send("ch", "x")
