@@ -39,6 +39,7 @@ from .producer_calls import Call, MessageFuture, encode_one, first_id
 if TYPE_CHECKING:
     from .client import Client
 
+
 class Producer:
     """Coalesces writes from any number of threads into few round trips.
 
@@ -65,8 +66,9 @@ class Producer:
     ) -> None:
         if isinstance(linger_ms, bool) or not isinstance(linger_ms, (int, float)):
             raise TypeError("linger_ms must be a number of milliseconds")
-        if not linger_ms >= 0:  # also refuses NaN
-            raise ValueError(f"linger_ms must be at least 0, not {linger_ms}")
+        if not 0 <= linger_ms / 1000 <= threading.TIMEOUT_MAX:  # also refuses NaN
+            raise ValueError(
+                f"linger_ms must be from 0 to {threading.TIMEOUT_MAX * 1000:g}, not {linger_ms}")
         for name, value in (("max_batch", max_batch), ("max_pending", max_pending)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")

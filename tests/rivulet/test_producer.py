@@ -414,7 +414,8 @@ def test_futures_have_the_attributes_of_a_plain_future(
 
 
 @pytest.mark.parametrize("args", [
-    {"linger_ms": -1}, {"linger_ms": float("nan")}, {"max_batch": 0}, {"max_pending": 0},
+    {"linger_ms": -1}, {"linger_ms": float("nan")}, {"linger_ms": float("inf")},
+    {"max_batch": 0}, {"max_pending": 0},
 ])
 def test_bad_settings_are_refused(make_client: Any, args: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
