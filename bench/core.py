@@ -12,12 +12,15 @@ drift hits both:
   subscriber, so every read also prunes what it consumed (retention, SPEC section 3);
 - blocking-read wake-up latency, ``read(timeout=-1)`` vs ``XREAD BLOCK 0``, reader in
   its own process;
-- single writes vs the seed's lock-per-message design (SET NX PX + INCR + ZADD + DEL).
+- single writes vs the seed's lock-per-message design (SET NX PX + INCR + ZADD + DEL);
+- the coalescing ``Producer`` from 4 threads, fire and forget then ``flush()``, vs 4
+  threads doing ``XADD``; and each thread waiting on each future vs 4 threads doing
+  single writes, a client each (``bench/_producer.py``).
 
 Ratios are rivulet / baseline per pair of rounds (median and range); for latency the
 ratio is rivulet p50 / XREAD BLOCK p50, so lower is better there.  The text output
 also splits each message's cost into wall time, client CPU and server CPU.  Exit
-status 1 means a target of issue 2 was missed.  ``--placement`` (see
+status 1 means a target of issue 2 or 9 was missed.  ``--placement`` (see
 ``bench/_server.py``) decides which CPUs the server and the clients run on.
 """
 
@@ -37,7 +40,7 @@ if __package__ in (None, ""):  # run as `python bench/core.py`
 
 import redis
 
-from bench import _report, _server, _timing
+from bench import _producer, _report, _server, _timing
 from bench._baselines import LockedChannel, Streams
 from bench._wakeup import Reader
 
@@ -54,14 +57,18 @@ class Config:
     wake_gap_s: tuple[float, float]
     lock_ops: int
     payload_bytes: int
+    producer_threads: int
+    producer_ops: int  # per thread
 
 
 DEFAULT = Config(rounds=6, single_ops=2000, batches=100, batch_size=100,
                  drain_messages=512 * 40, read_count=512, wake_samples=150,
-                 wake_gap_s=(0.002, 0.004), lock_ops=1000, payload_bytes=100)
+                 wake_gap_s=(0.002, 0.004), lock_ops=1000, payload_bytes=100,
+                 producer_threads=4, producer_ops=5000)
 QUICK = Config(rounds=2, single_ops=500, batches=20, batch_size=100,
                drain_messages=512 * 10, read_count=512, wake_samples=60,
-               wake_gap_s=(0.002, 0.004), lock_ops=300, payload_bytes=100)
+               wake_gap_s=(0.002, 0.004), lock_ops=300, payload_bytes=100,
+               producer_threads=4, producer_ops=1500)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,9 @@ TARGETS = {
     "drain": Target(2.0),
     "wake": Target(1.5, higher_is_better=False),
     "lock": Target(3.0),
+    # Issue 9's.
+    "producer": Target(5.0),
+    "producer_wait": Target(1.0),
 }
 
 
@@ -342,6 +352,20 @@ def bench_lock(b: Bench) -> Result:
                              "SET NX + INCR + ZADD + DEL", a, z)
 
 
+def bench_producer(b: Bench) -> Result:
+    threads, n = b.cfg.producer_threads, b.cfg.producer_ops
+    a, z = _producer.fire_and_forget(b, threads, n)
+    return throughput_result("producer", f"Producer.send, {threads} threads, then flush",
+                             f"{threads} threads of XADD", a, z)
+
+
+def bench_producer_wait(b: Bench) -> Result:
+    threads, n = b.cfg.producer_threads, b.cfg.producer_ops // 5
+    a, z = _producer.waiting(b, threads, n)
+    return throughput_result("producer_wait", f"send().result(), {threads} threads",
+                             f"{threads} threads of single writes", a, z)
+
+
 COST_HEADERS = ["benchmark", "side", "wall", "client CPU", "server CPU"]
 
 
@@ -362,6 +386,8 @@ SCENARIOS: dict[str, Callable[[Bench], Result]] = {
     "drain": bench_drain,
     "wake": bench_wake,
     "lock": bench_lock,
+    "producer": bench_producer,
+    "producer_wait": bench_producer_wait,
 }
 
 

@@ -15,6 +15,7 @@ from .exceptions import (
     TimeoutError,
 )
 from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .producer import Producer
 from .retry import RetryPolicy
 
 __version__ = "0.3.0"
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidNameError",
     "MessageTooLargeError",
     "NotSubscribedError",
+    "Producer",
     "RetryPolicy",
     "RivuletError",
     "Rows",

@@ -1,0 +1,113 @@
+"""What a :class:`~rivulet.producer.Producer` queues: calls of encoded
+messages, and the futures that ride in them."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from concurrent.futures._base import PENDING
+from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
+from typing import Any, Protocol
+
+from .exceptions import MessageTooLargeError
+
+
+class Sender(Protocol):
+    """What a future asks of its producer: send now, someone is waiting."""
+
+    def _hurry(self) -> None: ...
+
+
+class Call:
+    """The messages of one future write call: a channel's next ``max_batch``.
+
+    Its futures share one condition. A ``threading.Condition`` per future
+    (what ``Future()`` makes) is most of a send's cost once the garbage
+    collector walks thousands of waiting ones; sharing is safe because the
+    sender settles all of a call's futures while holding the condition, so a
+    waiter never wakes to find its own future still pending.
+    """
+
+    __slots__ = ("condition", "data", "futures", "size")
+
+    #: A call carries at most this many bytes of message data (at least one
+    #: message): Redis buffers a whole request, and a 1000-message call of
+    #: 1 MiB messages would be a gigabyte.
+    MAX_BYTES = 8 << 20
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.data: list[str] = []
+        self.futures: list[MessageFuture] = []
+        self.size = 0
+
+
+class MessageFuture(concurrent.futures.Future[int]):
+    """A send's outcome. Waiting on it tells the sender not to linger."""
+
+    def __init__(self, producer: Sender, condition: threading.Condition) -> None:
+        # Future.__init__'s attributes (unchanged since Python 3.2; a test
+        # compares them with a plain Future's), with the call's condition.
+        self._condition = condition
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
+        self._producer = producer
+
+    def result(self, timeout: float | None = None) -> int:
+        if not self.done():
+            self._producer._hurry()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self.done():
+            self._producer._hurry()
+        return super().exception(timeout)
+
+    def cancel(self) -> bool:
+        """A sent message is on its way; it cannot be called back."""
+        return False
+
+    def _invoke_callbacks(self) -> None:
+        # Deferred: set_result runs under the call's shared condition, and a
+        # callback must not run holding it. The sender calls them after.
+        pass
+
+    def _run_callbacks(self) -> None:
+        super()._invoke_callbacks()  # type: ignore[misc]
+
+
+def first_id(reply: Any) -> Any:
+    """The first id in a write script's reply ``[first, count, duplicate]``."""
+    try:
+        return int(reply[0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def encode_one(data: object, max_bytes: int) -> tuple[str, int]:
+    """One message as ``encode_batch`` checks and encodes it, and its size.
+
+    The same rules and errors, without the batch's generality: this runs once
+    per message on the senders' threads.
+    """
+    if not isinstance(data, str):
+        raise TypeError(
+            f"data is a {type(data).__name__}; rivulet carries str only "
+            "(encode other data, e.g. with json.dumps, first)"
+        )
+    if data.isascii():
+        size = len(data)
+    else:
+        try:
+            size = len(data.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            raise ValueError(f"message is not valid Unicode text: {error}") from None
+    if size > max_bytes:
+        raise MessageTooLargeError(
+            f"message is {size} bytes of UTF-8, over the limit of {max_bytes}",
+            size=size, limit=max_bytes,
+        )
+    return _json_string(data), size
