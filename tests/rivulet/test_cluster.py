@@ -9,6 +9,8 @@ import pytest
 
 import rivulet
 from rivulet import keys
+from rivulet.retry import RetryPolicy
+from rivulet.scripts import routing
 
 from ..conftest import RedisCluster6, channels_per_master
 
@@ -60,3 +62,66 @@ def test_reads_and_listings_send_no_command_getkeys(cluster6_server: RedisCluste
     assert {n: [m["data"] for m in inbox[n]] for n in names} == {n: [f"to {n}"] for n in names}
     assert sorted(r.name for r in rows) == sorted(names)
     assert all(r.head_id == 1 and r.subscriber_count == 2 for r in rows)
+
+
+def _misroute(redis: Any, channel: str) -> None:
+    """Point the client's slot table for ``channel`` at a node that does not
+    own it, as after a failover the client has not heard of: MOVED replies."""
+    slot = redis.keyslot(keys.id_key(channel))
+    owner = redis.nodes_manager.slots_cache[slot][0]
+    other = next(n for n in redis.get_primaries() if n.name != owner.name)
+    redis.nodes_manager.slots_cache[slot] = [other]
+
+
+def test_management_answers_are_those_of_one_server(cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis)
+    with rivulet.Client(redis=cluster6_redis, client_id="w", channel_ids=names) as writer, \
+            rivulet.Client(redis=cluster6_redis, client_id="r", channel_ids=names):
+        for name in names:
+            writer.write(name, ["a", "b"])
+        admin = rivulet.Admin(cluster6_redis)
+        admin.set_retention(names[1], max_messages=10)
+        rows = {r.name: r for r in admin.channels()}
+        clients = {c.client_id: c for c in admin.clients()}
+    assert {n: (r.head_id, r.message_count, r.subscriber_count, r.max_lag)
+            for n, r in rows.items()} == {n: (2, 2, 2, 2) for n in names}
+    assert rows[names[1]].max_messages == 10
+    assert rows[names[0]].max_messages is None
+    assert clients["r"].lags == dict.fromkeys(names, 2)
+    assert clients["w"].lags == dict.fromkeys(names, 2)
+
+
+def test_a_stale_slot_table_is_refreshed_and_the_call_resent(cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis)
+    with rivulet.Client(redis=cluster6_redis, client_id="r", channel_ids=names) as reader, \
+            rivulet.Client(redis=cluster6_redis, client_id="w", channel_ids=names) as writer:
+        writer.write(names[0], "x")
+        _misroute(cluster6_redis, names[0])
+        rows = {r.name: r.head_id for r in rivulet.Admin(cluster6_redis).channels()}
+        _misroute(cluster6_redis, names[0])
+        inbox = reader.read()
+        _misroute(cluster6_redis, names[0])
+        writer.write(names[0], "y")  # the single-script path
+    assert rows == {names[0]: 1, names[1]: 0, names[2]: 0}
+    assert [m["data"] for m in inbox[names[0]]] == ["x"]
+
+
+@pytest.mark.parametrize("listing", ["channels", "clients", "subscribers_many"])
+def test_a_cluster_error_is_raised_never_shown_as_zero(cluster6_redis: Any, listing: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    names = channels_per_master(cluster6_redis)
+    with rivulet.Client(redis=cluster6_redis, client_id="r", channel_ids=names) as client:
+        client.write(names[0], "x")
+        client.write(names[0], "y")
+        other = rivulet.Client(redis=cluster6_redis, client_id="lagging", channel_ids=names)
+        client.write(names[0], "z")
+        # The refresh cannot help (it is switched off) and there is no retry
+        # budget: the MOVED reply must come up as an error.
+        monkeypatch.setattr(routing, "refresh", lambda redis: None)
+        _misroute(cluster6_redis, names[0])
+        admin = rivulet.Admin(cluster6_redis, retry=RetryPolicy.none())
+        call = {"channels": admin.channels, "clients": admin.clients,
+                "subscribers_many": lambda: admin.subscribers_many(names)}[listing]
+        with pytest.raises(rivulet.ConnectionError):
+            call()
+        other.close()
