@@ -50,6 +50,17 @@ class MessageTooLargeError(RivuletError, ValueError):
         self.limit = limit
 
 
+class NotReplicatedError(RivuletError):
+    """A write is stored on the master, but fewer replicas than
+    ``wait_replicas`` confirmed it in time: a failover now could lose it."""
+
+    def __init__(self, message: str, ids: list[int], acked: int, wanted: int) -> None:
+        super().__init__(message)
+        self.ids = ids
+        self.acked = acked
+        self.wanted = wanted
+
+
 class ChannelNotFoundError(RivuletError, KeyError):
     """The channel does not exist."""
 

@@ -218,6 +218,17 @@ class RedisCluster6:
                 conn.close()
         return found
 
+    def replica_of(self, master_port: int) -> RedisServer:
+        """The live replica of the master on ``master_port``."""
+        for node in self.live():
+            conn = node.client()
+            try:
+                if conn.info("replication").get("master_port") == master_port:
+                    return node
+            finally:
+                conn.close()
+        raise LookupError(f"the master on port {master_port} has no live replica")
+
     def node_for_slot(self, slot: int) -> RedisServer:
         """The live master serving ``slot``."""
         for node in self.masters():

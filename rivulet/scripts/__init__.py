@@ -111,6 +111,13 @@ class Batch:
                                  lambda pipe: getattr(pipe, name)(*args, **kwargs)))
         return len(self._calls) - 1
 
+    def wait(self, key: KeyT, replicas: int, timeout_ms: int) -> int:
+        """Queue ``WAIT replicas timeout_ms`` on the node holding ``key`` (the
+        node a write before it in this batch went to); returns its position."""
+        self._only_script = None
+        self._calls.append(_Call(None, key, lambda pipe: pipe.wait(replicas, timeout_ms)))
+        return len(self._calls) - 1
+
     def constant(self, value: Any) -> int:
         """Hold a place in the results for a value known without asking Redis."""
         self._only_script = None

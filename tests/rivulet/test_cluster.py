@@ -125,3 +125,38 @@ def test_a_cluster_error_is_raised_never_shown_as_zero(cluster6_redis: Any, list
         with pytest.raises(rivulet.ConnectionError):
             call()
         other.close()
+
+
+def test_wait_replicas_makes_every_write_reach_a_replica(cluster6_server: RedisCluster6,
+                                                         cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis)
+    with rivulet.Client(redis=cluster6_redis, client_id="w", channel_ids=names,
+                        wait_replicas=1) as writer:
+        for name in names:
+            reset_stats(cluster6_server)
+            assert writer.write(name, ["a", "b"]) == [1, 2]
+            owner = cluster6_redis.get_node_from_key(keys.id_key(name))
+            conn = cluster6_server.replica_of(owner.port).client()
+            try:
+                conn.execute_command("READONLY")
+                # WAIT returned 1: the replica holds the write already, no polling.
+                assert conn.zcard(keys.msg_key(name)) == 2
+            finally:
+                conn.close()
+            stats = cluster6_redis.get_redis_connection(owner).info("commandstats")
+            assert stats["cmdstat_wait"]["calls"] == 1
+
+
+def test_wait_replicas_reports_a_write_no_replica_confirmed(real_redis: Any) -> None:
+    with rivulet.Client(redis=real_redis, client_id="w", channel_ids="ch", wait_replicas=1,
+                        wait_timeout_ms=1) as writer:
+        with pytest.raises(rivulet.NotReplicatedError) as caught:
+            writer.write("ch", "only on the master")
+    assert (caught.value.ids, caught.value.acked, caught.value.wanted) == ([1], 0, 1)
+    assert real_redis.zcard(keys.msg_key("ch")) == 1  # stored once, not lost
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5])
+def test_wait_replicas_must_be_a_count(bad: Any, fake_redis: Any) -> None:
+    with pytest.raises(ValueError, match="wait_replicas"):
+        rivulet.Client(redis=fake_redis, wait_replicas=bad)
