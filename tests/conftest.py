@@ -234,11 +234,9 @@ class RedisCluster6:
         for node in self.masters():
             conn = node.client()
             try:
-                for start, end, *_ in conn.execute_command("CLUSTER", "SLOTS"):
-                    if start <= slot <= end:
-                        by_port = {n.port: n for n in self.nodes}
-                        owner = _[0]
-                        return by_port[int(owner[1])]
+                for start, end, owner, *_ in conn.execute_command("CLUSTER", "SLOTS"):
+                    if start <= slot <= end and int(owner[1]) == node.port:
+                        return node
             finally:
                 conn.close()
         raise LookupError(f"no master serves slot {slot}")
