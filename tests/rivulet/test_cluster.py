@@ -9,8 +9,9 @@ import pytest
 
 import rivulet
 from rivulet import keys
+from rivulet.exceptions import is_transient, translate
 from rivulet.retry import RetryPolicy
-from rivulet.scripts import routing
+from rivulet.scripts import Batch, routing
 
 from ..conftest import RedisCluster6, channels_per_master
 
@@ -160,3 +161,54 @@ def test_wait_replicas_reports_a_write_no_replica_confirmed(real_redis: Any) -> 
 def test_wait_replicas_must_be_a_count(bad: Any, fake_redis: Any) -> None:
     with pytest.raises(ValueError, match="wait_replicas"):
         rivulet.Client(redis=fake_redis, wait_replicas=bad)
+
+
+@pytest.mark.parametrize("reply", [
+    "CLUSTERDOWN The cluster is down",
+    "TRYAGAIN Multiple keys request during rehashing of slot",
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+    "MOVED 3999 127.0.0.1:6381",
+    "ASK 3999 127.0.0.1:6381",
+])
+def test_cluster_errors_are_transient_by_class(reply: str) -> None:
+    from redis._parsers import _RESP2Parser
+
+    # As redis-py builds them: the class says what it is, the first word is gone.
+    error = _RESP2Parser(65536).parse_error(reply)
+    assert not str(error).startswith(reply.split()[0])
+    assert is_transient(error)
+    assert isinstance(translate(error), rivulet.ConnectionError)
+
+
+def test_a_refused_script_is_not_transient() -> None:
+    from redis._parsers import _RESP2Parser
+
+    assert not is_transient(_RESP2Parser(65536).parse_error("ERR something else"))
+    assert not is_transient(_RESP2Parser(65536).parse_error(
+        "CROSSSLOT Keys in request don't hash to the same slot"))
+
+
+def test_only_the_failed_calls_of_a_batch_are_sent_again(cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis)
+    batch = Batch()
+    for name in names:
+        batch.command("incr", keys.id_key(name))
+    _misroute(cluster6_redis, names[0])
+    results = batch.run(cluster6_redis, RetryPolicy(), "incr")
+    assert results == [1, 1, 1]
+    # The calls that went through were not sent a second time.
+    assert [int(cluster6_redis.get(keys.id_key(n))) for n in names] == [1, 1, 1]
+
+
+def test_scripts_missing_on_one_node_are_loaded_there(cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis)
+    with rivulet.Client(redis=cluster6_redis, client_id="r", channel_ids=names) as reader, \
+            rivulet.Client(redis=cluster6_redis, client_id="w", channel_ids=names) as writer:
+        for name in names:
+            writer.write(name, name)
+        # As after a restart of one master: its script cache is empty.
+        cluster6_redis.get_node_from_key(keys.id_key(names[1])).redis_connection.script_flush()
+        inbox = reader.read()
+        cluster6_redis.get_node_from_key(keys.id_key(names[2])).redis_connection.script_flush()
+        writer.write(names[2], "again")  # the single-script path
+    assert {n: [m["data"] for m in inbox[n]] for n in names} == {n: [n] for n in names}
