@@ -182,10 +182,18 @@ class Batch:
             groups = [(redis, sent)]
         routing.in_parallel([functools.partial(self._send_to, conn, group, results)
                              for conn, group in groups])
+        if routing.is_cluster(redis):
+            # ASK: the slot is migrating and this key is on the importing node
+            # already. One hop there, each call after ASKING; no refresh, the
+            # slot table is still right.
+            asked = routing.group_asked(redis, sent, results)
+            routing.in_parallel([functools.partial(self._send_to, conn, group, results, True)
+                                 for conn, group in asked])
 
-    def _send_to(self, conn: Any, indices: list[int], results: list[Any]) -> None:
+    def _send_to(self, conn: Any, indices: list[int], results: list[Any],
+                 asking: bool = False) -> None:
         """One pipeline to one server; NOSCRIPT calls are loaded there and resent."""
-        for i, reply in zip(indices, self._pipeline(conn, indices)):
+        for i, reply in zip(indices, self._pipeline(conn, indices, asking)):
             results[i] = reply
         missing = [i for i in indices if isinstance(results[i], rex.NoScriptError)]
         if not missing:
@@ -198,17 +206,20 @@ class Batch:
             for i in missing:
                 results[i] = error
             return
-        for i, reply in zip(missing, self._pipeline(conn, missing)):
+        for i, reply in zip(missing, self._pipeline(conn, missing, asking)):
             results[i] = reply
 
-    def _pipeline(self, conn: Any, indices: list[int]) -> list[Any]:
+    def _pipeline(self, conn: Any, indices: list[int], asking: bool = False) -> list[Any]:
         pipe = conn.pipeline(transaction=False)
         for i in indices:
             send = self._calls[i].send
             assert send is not None
+            if asking:
+                pipe.execute_command("ASKING")
             send(pipe)
         try:
-            return list(pipe.execute(raise_on_error=False))
+            replies = list(pipe.execute(raise_on_error=False))
+            return replies[1::2] if asking else replies
         except rex.RedisError as error:
             # The link failed: none of these replies arrived.
             return [error] * len(indices)

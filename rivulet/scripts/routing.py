@@ -69,6 +69,20 @@ def group_by_node(redis: Any, routing_keys: Sequence[str | None], indices: list[
     return list(groups.values())
 
 
+def group_asked(redis: Any, indices: list[int],
+                results: list[Any]) -> list[tuple[Any, list[int]]]:
+    """The calls among ``indices`` that were answered ASK, grouped by the node
+    they were sent to; a node the slot table does not know keeps its error."""
+    groups: dict[str, tuple[Any, list[int]]] = {}
+    for i in indices:
+        error = results[i]
+        if isinstance(error, rex.AskError) and not isinstance(error, rex.MovedError):
+            node = redis.nodes_manager.get_node(host=error.host, port=error.port)
+            if node is not None and node.redis_connection is not None:
+                groups.setdefault(node.name, (node.redis_connection, []))[1].append(i)
+    return list(groups.values())
+
+
 def refresh(redis: Any) -> None:
     """Reload the slot table; a failure here shows up on the next send."""
     try:
@@ -79,8 +93,9 @@ def refresh(redis: Any) -> None:
 
 def in_parallel(jobs: list[Callable[[], None]]) -> None:
     """Run ``jobs`` at once (the first on this thread) and wait for all."""
-    if len(jobs) == 1:
-        jobs[0]()
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
         return
     futures = [_pool().submit(job) for job in jobs[1:]]
     try:

@@ -212,3 +212,34 @@ def test_scripts_missing_on_one_node_are_loaded_there(cluster6_redis: Any) -> No
         cluster6_redis.get_node_from_key(keys.id_key(names[2])).redis_connection.script_flush()
         writer.write(names[2], "again")  # the single-script path
     assert {n: [m["data"] for m in inbox[n]] for n in names} == {n: [n] for n in names}
+
+
+def test_a_call_answered_ask_is_sent_to_the_importing_node(cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis, prefix="ask")
+    key = keys.id_key(names[0])
+    slot = cluster6_redis.keyslot(key)
+    source = cluster6_redis.get_node_from_key(key)
+    target = next(n for n in cluster6_redis.get_primaries() if n.name != source.name)
+    ids = {n.name: n.redis_connection.execute_command("CLUSTER", "MYID")
+           for n in (source, target)}
+    target.redis_connection.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING",
+                                            ids[source.name])
+    source.redis_connection.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING",
+                                            ids[target.name])
+    try:
+        batch = Batch()
+        batch.command("incr", key)  # a key not on the source: ASK
+        batch.command("incr", keys.id_key(names[1]))
+        results = batch.run(cluster6_redis, RetryPolicy.none(), "incr")
+    finally:
+        # Read and drop the key while the target still takes it after ASKING.
+        on_target = target.redis_connection.pipeline(transaction=False)
+        on_target.execute_command("ASKING")
+        on_target.get(key)
+        on_target.execute_command("ASKING")
+        on_target.delete(key)
+        stored = on_target.execute()[1]
+        for node in (source, target):
+            node.redis_connection.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+    assert results == [1, 1]
+    assert stored == b"1"
