@@ -3,6 +3,7 @@ node, no COMMAND GETKEYS, errors retried or raised per call."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -243,3 +244,35 @@ def test_a_call_answered_ask_is_sent_to_the_importing_node(cluster6_redis: Any) 
             node.redis_connection.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
     assert results == [1, 1]
     assert stored == b"1"
+
+
+def test_a_batch_sends_one_pipeline_per_node_at_once(cluster6_redis: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    names = channels_per_master(cluster6_redis, 2)
+    # Three pipelines that each wait for the other two: only parallel sends pass.
+    barrier = threading.Barrier(3, timeout=10)
+    sent: list[list[str]] = []
+    real = Batch._pipeline
+
+    def pipeline(self: Batch, conn: Any, indices: list[int], asking: bool = False) -> list[Any]:
+        sent.append(sorted(self._calls[i].key or "" for i in indices))
+        barrier.wait()
+        return real(self, conn, indices, asking)
+
+    monkeypatch.setattr(Batch, "_pipeline", pipeline)
+    batch = Batch()
+    for name in names:
+        batch.command("incr", keys.id_key(name))
+    assert batch.run(cluster6_redis, RetryPolicy.none(), "incr") == [1] * 6
+    by_node = sorted(sorted(keys.id_key(n) for n in names[i::3]) for i in range(3))
+    assert sorted(sent) == by_node
+
+
+def test_rebuild_registry_finds_channels_on_every_master(cluster6_redis: Any) -> None:
+    names = channels_per_master(cluster6_redis, 2)
+    for name in names:
+        cluster6_redis.set(keys.id_key(name), 3)  # written around the library
+    admin = rivulet.Admin(cluster6_redis)
+    assert admin.rebuild_registry() == 6
+    assert [r.name for r in admin.channels()] == sorted(names)
+    assert all(r.head_id == 3 for r in admin.channels())
