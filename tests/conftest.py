@@ -4,6 +4,11 @@ behaviour tests run against.
 Every server here is started by the fixture on a free loopback port with a
 temporary directory and stopped afterwards; no test touches a developer's
 own Redis.
+
+Backends: fakeredis, one redis-server, a one-node Cluster (refuses cross-slot
+scripts) and a real 3-master + 3-replica Cluster shared by the session
+(``cluster6``). A test that kills a cluster node builds its own
+:class:`RedisCluster6`.
 """
 
 from __future__ import annotations
