@@ -7,6 +7,9 @@ import threading
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import rivulet
 from rivulet import keys
@@ -14,7 +17,7 @@ from rivulet.exceptions import is_transient, translate
 from rivulet.retry import RetryPolicy
 from rivulet.scripts import Batch, routing
 
-from ..conftest import RedisCluster6, channels_per_master
+from ..conftest import RedisCluster6, channels_per_master, free_port
 
 
 def getkeys_calls(cluster: RedisCluster6) -> int:
@@ -276,3 +279,31 @@ def test_rebuild_registry_finds_channels_on_every_master(cluster6_redis: Any) ->
     assert admin.rebuild_registry() == 6
     assert [r.name for r in admin.channels()] == sorted(names)
     assert all(r.head_id == 3 for r in admin.channels())
+
+
+def test_a_dead_node_in_the_slot_table_is_retried_until_the_refresh_finds_its_successor(
+        cluster6_redis: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis.cluster import ClusterNode
+
+    names = channels_per_master(cluster6_redis)
+    slot = cluster6_redis.keyslot(keys.id_key(names[0]))
+    live = cluster6_redis.nodes_manager.slots_cache[slot]
+    # A master that died, still in the table: its port refuses connections.
+    dead = ClusterNode("127.0.0.1", free_port())
+    dead.redis_connection = redis.Redis(port=dead.port, retry=Retry(NoBackoff(), 0))
+    cluster6_redis.nodes_manager.slots_cache[slot] = [dead]
+    refreshes: list[int] = []
+
+    def refresh(redis: Any) -> None:
+        refreshes.append(slot)
+        if len(refreshes) == 2:  # the replica is promoted by the second look
+            redis.nodes_manager.slots_cache[slot] = live
+
+    monkeypatch.setattr(routing, "refresh", refresh)
+    batch = Batch()
+    for name in names:
+        batch.command("incr", keys.id_key(name))
+    assert batch.run(cluster6_redis, RetryPolicy(), "incr") == [1, 1, 1]
+    assert len(refreshes) == 2
+    assert [int(cluster6_redis.get(keys.id_key(n))) for n in names] == [1, 1, 1]
+    dead.redis_connection.close()
