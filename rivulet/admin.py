@@ -20,9 +20,11 @@ from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
 from .exceptions import (
     ChannelNotFoundError,
+    ConnectionError,
     InvalidNameError,
     NotSubscribedError,
     RivuletError,
+    TimeoutError,
 )
 from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 from .names import validate_name
@@ -84,7 +86,14 @@ class Admin:
         return bool(self.retry.run(self.redis.ping, "PING"))
 
     def _run(self, batch: scripts.Batch, what: str, strict: bool = True) -> list[Any]:
-        return batch.run(self.redis, self.retry, what, strict)
+        """``strict=False`` leaves a channel's or client's own error on its row,
+        but a node out of reach (a cluster failing over, a link down past the
+        retry budget) is raised: a row for it would show zeros that are not so."""
+        results = batch.run(self.redis, self.retry, what, strict)
+        for result in results:
+            if isinstance(result, (ConnectionError, TimeoutError)):
+                raise result
+        return results
 
     def _call(self, call: Callable[[], Any], what: str) -> Any:
         return self.retry.run(call, what)

@@ -24,7 +24,7 @@ from .codec import (
     json_literal,
     text,
 )
-from .exceptions import BackendError, NotSubscribedError, RivuletError
+from .exceptions import BackendError, NotReplicatedError, NotSubscribedError, RivuletError
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
@@ -99,6 +99,8 @@ class Client:
         auto_commit: bool = True,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
         **redis_args: Any,
     ) -> None:
         if redis is not None and (redis_url is not None or redis_args):
@@ -113,6 +115,13 @@ class Client:
         self.max_message_bytes = max_message_bytes
         self.auto_commit = bool(auto_commit)
         self.retry = retry or RetryPolicy()
+        for name, value in (("wait_replicas", wait_replicas), ("wait_timeout_ms", wait_timeout_ms)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+        # Every write waits (WAIT) for this many replicas: what Redis's
+        # asynchronous replication would otherwise lose in a failover.
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         # Write tokens: unique per call, and per process even for a reused id.
         self._token_prefix = os.urandom(6).hex() + ":"
         self._writes = itertools.count()
@@ -242,16 +251,35 @@ class Client:
             channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
             token=f"{self._token_prefix}{next(self._writes)}",
         )
+        acked = 0
         try:
-            first, count, _duplicate = self.retry.run(
-                lambda: scripts.WRITE(self.redis, write_keys, args), "write"
-            )
+            if self.wait_replicas:
+                first, count, acked = self._write_replicated(write_keys, args)
+            else:
+                first, count, _duplicate = self.retry.run(
+                    lambda: scripts.WRITE(self.redis, write_keys, args), "write"
+                )
         except NotSubscribedError:
             raise NotSubscribedError(
                 f"client {self.client_id!r} is not subscribed to channel {channel!r}; "
                 "subscribe first", channel,
             ) from None
-        return list(range(int(first), int(first) + int(count)))
+        ids = list(range(int(first), int(first) + int(count)))
+        if self.wait_replicas and acked < self.wait_replicas:
+            raise NotReplicatedError(
+                f"write to {channel!r} reached {acked} of {self.wait_replicas} replicas in "
+                f"{self.wait_timeout_ms} ms; it is stored on the master only", ids, acked,
+                self.wait_replicas,
+            )
+        return ids
+
+    def _write_replicated(self, write_keys: list[str], args: list[str]) -> tuple[int, int, int]:
+        """The write and its WAIT in one round trip to the channel's node."""
+        batch = scripts.Batch()
+        batch.script(scripts.WRITE, write_keys, args)
+        batch.wait(write_keys[0], self.wait_replicas, self.wait_timeout_ms)
+        (first, count, _duplicate), acked = self._run(batch, "write")
+        return int(first), int(count), int(acked)
 
     # -- reading -----------------------------------------------------------
 
@@ -479,7 +507,8 @@ def connect(
 
     The URL defaults to ``$RIVULET_REDIS_URL``, then ``$REDIS_URL``, then
     ``redis://localhost:6379/0``. Keyword options (``auto_commit``,
-    ``max_message_bytes``, ``retry``) go to the client,
+    ``max_message_bytes``, ``retry``, ``wait_replicas``, ``wait_timeout_ms``) go to the
+    client,
     the rest to redis-py. Nothing is sent until the first call that needs it.
     """
     return Client(

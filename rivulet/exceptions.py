@@ -50,6 +50,17 @@ class MessageTooLargeError(RivuletError, ValueError):
         self.limit = limit
 
 
+class NotReplicatedError(RivuletError):
+    """A write is stored on the master, but fewer replicas than
+    ``wait_replicas`` confirmed it in time: a failover now could lose it."""
+
+    def __init__(self, message: str, ids: list[int], acked: int, wanted: int) -> None:
+        super().__init__(message)
+        self.ids = ids
+        self.acked = acked
+        self.wanted = wanted
+
+
 class ChannelNotFoundError(RivuletError, KeyError):
     """The channel does not exist."""
 
@@ -96,6 +107,8 @@ def translate(error: Exception) -> RivuletError:
         return ConnectionError(f"Redis refused the credentials: {error}")
     if isinstance(error, rex.ConnectionError):
         return ConnectionError(f"cannot reach Redis: {error}")
+    if isinstance(error, CLUSTER_TRANSIENT):
+        return ConnectionError(f"the Redis Cluster is failing over or moving slots: {error}")
     if isinstance(error, rex.ResponseError):
         mapped = _script_error(error)
         if mapped is not None:
@@ -106,17 +119,36 @@ def translate(error: Exception) -> RivuletError:
                 f"(written around the library?): {error}"
             )
         return BackendError(f"Redis refused the command: {error}")
-    if isinstance(error, rex.RedisError):
+    if isinstance(error, (rex.RedisError, rex.RedisClusterException)):
         return BackendError(f"Redis client error: {error}")
     return BackendError(f"unexpected error talking to Redis: {error!r}")
 
 
+def _classes(*names: str) -> tuple[type[BaseException], ...]:
+    # Feature-detected: redis-py 5.0 lacks some of these.
+    return tuple(getattr(rex, n) for n in names if isinstance(getattr(rex, n, None), type))
+
+
+#: Cluster conditions that pass once the topology settles: a slot moved
+#: (MOVED/ASK), a failover under way (CLUSTERDOWN, MASTERDOWN, TRYAGAIN), a
+#: slot table that does not cover a slot yet. Matched by class: redis-py strips
+#: the error word off the message, so text would not match.
+CLUSTER_TRANSIENT = _classes(
+    "ClusterDownError", "MasterDownError", "TryAgainError", "MovedError", "AskError",
+    "ClusterError", "SlotNotCoveredError", "BusyLoadingError",
+)
+
+
 def is_transient(error: BaseException) -> bool:
-    """True for failures worth retrying: a dropped link, a restarting server.
-    Refused credentials are not: they stay refused however long we wait."""
+    """True for failures worth retrying: a dropped link, a restarting server,
+    a cluster failing over or moving a slot. Refused credentials are not:
+    they stay refused however long we wait."""
     if isinstance(error, (rex.AuthenticationError, rex.AuthorizationError)):
         return False
-    return isinstance(error, (rex.ConnectionError, rex.TimeoutError)) or (
-        isinstance(error, rex.ResponseError)
-        and str(error).startswith(("LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"))
+    if isinstance(error, (rex.ConnectionError, rex.TimeoutError, *CLUSTER_TRANSIENT)):
+        return True
+    # A server or proxy that redis-py does not map to a class (LOADING is
+    # BusyLoadingError above): the reply's first word, where it is kept.
+    return isinstance(error, rex.ResponseError) and str(error).startswith(
+        ("LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
     )

@@ -4,6 +4,11 @@ behaviour tests run against.
 Every server here is started by the fixture on a free loopback port with a
 temporary directory and stopped afterwards; no test touches a developer's
 own Redis.
+
+Backends: fakeredis, one redis-server, a one-node Cluster (refuses cross-slot
+scripts) and a real 3-master + 3-replica Cluster shared by the session
+(``cluster6``). A test that kills a cluster node builds its own
+:class:`RedisCluster6`.
 """
 
 from __future__ import annotations
@@ -140,6 +145,156 @@ def start_cluster_node() -> RedisServer:
     return server
 
 
+class RedisCluster6:
+    """A real 3-master + 3-replica Redis Cluster on loopback ports.
+
+    Short node timeouts make a replica take over a killed master within a
+    couple of seconds, which the failover tests rely on.
+    """
+
+    def __init__(self) -> None:
+        extra = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", "1000",
+                 # A replica may be promoted however stale its link looked.
+                 "--cluster-replica-validity-factor", "0")
+        self.nodes = [RedisServer(*extra) for _ in range(6)]
+        try:
+            subprocess.run(
+                [redis_cli_binary(), "--cluster", "create",
+                 *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                 "--cluster-replicas", "1", "--cluster-yes"],
+                check=True, capture_output=True, text=True, timeout=60,
+            )
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    def live(self) -> list[RedisServer]:
+        return [n for n in self.nodes if n.proc is not None]
+
+    def wait_healthy(self, timeout_s: float = 60) -> None:
+        """Until every live node says cluster_state:ok and sees each slot range
+        with a replica, three masters cover the slots and every replica's link
+        to its master is up. Redis offers
+        no event for these, so ask in a loop."""
+        deadline = time.monotonic() + timeout_s
+        while not self._healthy():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the 3+3 cluster did not become healthy")
+            time.sleep(0.1)
+
+    def _healthy(self) -> bool:
+        masters = 0
+        for node in self.live():
+            conn = node.client(socket_timeout=2)
+            try:
+                if b"cluster_state:ok" not in conn.execute_command("CLUSTER", "INFO"):
+                    return False
+                # Every node must see every slot range with its replica, or a
+                # client's first slot table would lack the replicas.
+                ranges = conn.execute_command("CLUSTER", "SLOTS")
+                if not ranges or any(len(r) < 4 for r in ranges):
+                    return False
+                info = conn.info("replication")
+                if info["role"] == "master":
+                    masters += 1
+                elif info.get("master_link_status") != "up":
+                    return False
+            except redis.RedisError:
+                return False
+            finally:
+                conn.close()
+        return masters == 3
+
+    def masters(self) -> list[RedisServer]:
+        """The live nodes that are masters now."""
+        found = []
+        for node in self.live():
+            conn = node.client()
+            try:
+                if conn.info("replication")["role"] == "master":
+                    found.append(node)
+            finally:
+                conn.close()
+        return found
+
+    def replica_of(self, master_port: int) -> RedisServer:
+        """The live replica of the master on ``master_port``."""
+        for node in self.live():
+            conn = node.client()
+            try:
+                if conn.info("replication").get("master_port") == master_port:
+                    return node
+            finally:
+                conn.close()
+        raise LookupError(f"the master on port {master_port} has no live replica")
+
+    def node_for_slot(self, slot: int) -> RedisServer:
+        """The live master serving ``slot``."""
+        for node in self.masters():
+            conn = node.client()
+            try:
+                for start, end, owner, *_ in conn.execute_command("CLUSTER", "SLOTS"):
+                    if start <= slot <= end and int(owner[1]) == node.port:
+                        return node
+            finally:
+                conn.close()
+        raise LookupError(f"no master serves slot {slot}")
+
+    def client(self, **kwargs: Any) -> Any:
+        """A RedisCluster client with redis-py's own retries off, as rivulet builds them."""
+        from redis.cluster import ClusterNode, RedisCluster
+
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        kwargs.setdefault("socket_timeout", 5)
+        kwargs.setdefault("socket_connect_timeout", 1)
+        return RedisCluster(
+            startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in self.nodes], **kwargs
+        )
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def redis_cli_binary() -> str:
+    """redis-cli beside the server binary, or on PATH."""
+    beside = Path(redis_server_binary()).with_name("redis-cli")
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("redis-cli")
+    if found is None:
+        pytest.skip("redis-cli is needed to create a 3+3 cluster")
+    return found
+
+
+def channels_per_master(redis: Any, count_per_master: int = 1, prefix: str = "ch") -> list[str]:
+    """Channel names whose keys land on each master of ``redis`` (a
+    RedisCluster) in turn: master A, B, C, A, B, C, ..."""
+    from rivulet import keys
+
+    by_node: dict[str, list[str]] = {n.name: [] for n in redis.get_primaries()}
+    i = 0
+    while any(len(v) < count_per_master for v in by_node.values()):
+        name = f"{prefix}-{i}"
+        node = redis.get_node_from_key(keys.id_key(name))
+        if len(by_node[node.name]) < count_per_master:
+            by_node[node.name].append(name)
+        i += 1
+    return [by_node[n][k] for k in range(count_per_master) for n in sorted(by_node)]
+
+
+def is_cluster(redis: Any) -> bool:
+    from redis.cluster import RedisCluster
+
+    return isinstance(redis, RedisCluster)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One standalone redis-server for the whole session."""
@@ -153,6 +308,14 @@ def cluster_server() -> Iterator[RedisServer]:
     server = start_cluster_node()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster6_server() -> Iterator[RedisCluster6]:
+    """One 3+3 cluster for the whole session; tests must not kill its nodes."""
+    cluster = RedisCluster6()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
@@ -182,14 +345,23 @@ def cluster_redis(cluster_server: RedisServer) -> Iterator[Any]:
     client.close()
 
 
-@pytest.fixture(params=["fakeredis", "redis", "cluster"])
+@pytest.fixture
+def cluster6_redis(cluster6_server: RedisCluster6) -> Iterator[Any]:
+    client = cluster6_server.client()
+    # RedisCluster sends FLUSHALL to every primary.
+    client.flushall()
+    yield client
+    client.close()
+
+
+BACKENDS = {"fakeredis": "fake_redis", "redis": "real_redis", "cluster": "cluster_redis",
+            "cluster6": "cluster6_redis"}
+
+
+@pytest.fixture(params=list(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> Any:
     """A clean Redis of each kind: behaviour tests run once per backend."""
-    return request.getfixturevalue(
-        {"fakeredis": "fake_redis", "redis": "real_redis", "cluster": "cluster_redis"}[
-            request.param
-        ]
-    )
+    return request.getfixturevalue(BACKENDS[request.param])
 
 
 @pytest.fixture

@@ -6,19 +6,31 @@ call sent again, which is safe because a NOSCRIPT call never ran.
 
 Pipelines are run here rather than through redis-py's ``Script`` objects: its
 pipelines ask ``SCRIPT EXISTS`` before every execute, a second round trip.
+
+On a Redis Cluster every call is routed here too, by the slot of its first
+key, to a plain pipeline per node (sent in parallel): redis-py's cluster
+pipeline asks its default node ``COMMAND GETKEYS`` for every queued EVALSHA,
+one extra round trip per call that also fails the whole pipeline when that
+node is down. See :mod:`.routing`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
+import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
 import redis.exceptions as rex
 
-from ..exceptions import translate
+from ..exceptions import is_transient, translate
 from ..retry import RetryPolicy
+from . import routing
+
+log = logging.getLogger("rivulet")
 
 KeyT = str
 ArgT = str | int | float | bytes
@@ -36,6 +48,12 @@ class Script:
         self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
 
     def __call__(self, redis: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> Any:
+        if routing.is_cluster(redis):
+            # Straight to the node owning the slot: no COMMAND GETKEYS.
+            return routing.on_node(redis, keys[0], lambda node: self._call(node, keys, args))
+        return self._call(redis, keys, args)
+
+    def _call(self, redis: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> Any:
         try:
             return redis.evalsha(self.sha, len(keys), *keys, *args)
         except rex.NoScriptError:
@@ -50,44 +68,67 @@ class Script:
         return f"Script({self.name!r})"
 
 
-class Batch:
-    """Commands sent together in one non-transactional pipeline.
+class _Call:
+    """One queued call: what to send, and the key that routes it."""
 
-    Script calls that meet NOSCRIPT are loaded and sent again in a second
-    pipeline; nothing that already ran is sent twice.
+    __slots__ = ("constant", "key", "script", "send")
+
+    def __init__(self, script: Script | None, key: KeyT | None,
+                 send: Callable[[Any], Any] | None, constant: Any = None) -> None:
+        self.script = script
+        self.key = key
+        self.send = send
+        self.constant = constant
+
+
+class Batch:
+    """Commands sent together in one non-transactional pipeline (one per
+    node on a cluster, in parallel).
+
+    Script calls that meet NOSCRIPT are loaded and sent again; calls whose
+    reply is a transient error (a dropped link, MOVED, CLUSTERDOWN, ...) are
+    sent again alone, after a topology refresh on a cluster, within the
+    retry budget. Nothing that already ran is sent twice.
     """
 
     def __init__(self) -> None:
-        self._calls: list[tuple[Script | None, Callable[[Any], Any]]] = []
+        self._calls: list[_Call] = []
         self._only_script: tuple[Script, list[KeyT], list[ArgT]] | None = None
 
     def script(self, script: Script, keys: Sequence[KeyT], args: Sequence[ArgT]) -> int:
         """Queue a script call; returns its position in the results."""
         keys, args = list(keys), list(args)
         self._only_script = (script, keys, args) if not self._calls else None
-        # execute_command, not pipe.evalsha: redis-py's cluster pipeline
-        # refuses the evalsha method but routes EVALSHA by its keys.
-        self._calls.append((script, lambda pipe: pipe.execute_command(
-            "EVALSHA", script.sha, len(keys), *keys, *args)))
+        self._calls.append(_Call(script, keys[0] if keys else None, lambda pipe: pipe.evalsha(
+            script.sha, len(keys), *keys, *args)))
         return len(self._calls) - 1
 
     def command(self, name: str, *args: Any, **kwargs: Any) -> int:
-        """Queue a plain command (``pipe.<name>(*args, **kwargs)``); returns its position."""
+        """Queue a plain command (``pipe.<name>(*args, **kwargs)``) whose first
+        argument is its key; returns its position."""
         self._only_script = None
-        self._calls.append((None, lambda pipe: getattr(pipe, name)(*args, **kwargs)))
+        self._calls.append(_Call(None, args[0] if args else None,
+                                 lambda pipe: getattr(pipe, name)(*args, **kwargs)))
+        return len(self._calls) - 1
+
+    def wait(self, key: KeyT, replicas: int, timeout_ms: int) -> int:
+        """Queue ``WAIT replicas timeout_ms`` on the node holding ``key`` (the
+        node a write before it in this batch went to); returns its position."""
+        self._only_script = None
+        self._calls.append(_Call(None, key, lambda pipe: pipe.wait(replicas, timeout_ms)))
         return len(self._calls) - 1
 
     def constant(self, value: Any) -> int:
         """Hold a place in the results for a value known without asking Redis."""
         self._only_script = None
-        self._calls.append((None, _Constant(value)))
+        self._calls.append(_Call(None, None, None, value))
         return len(self._calls) - 1
 
     def __len__(self) -> int:
         return len(self._calls)
 
     def execute(self, redis: Any) -> list[Any]:
-        """Run everything; each result is a value or the exception it raised."""
+        """Run everything once; each result is a value or the exception it raised."""
         if not self._calls:
             return []
         if self._only_script is not None:
@@ -95,24 +136,32 @@ class Batch:
             script, keys, args = self._only_script
             try:
                 return [script(redis, keys, args)]
-            except rex.ResponseError as error:
+            except rex.RedisError as error:
                 return [error]
-        results = self._send(redis, [call for _, call in self._calls])
-        missing = [
-            i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)
-        ]
-        if missing:
-            for needed in {self._calls[i][0] for i in missing}:
-                if needed is not None:
-                    needed.load(redis)
-            again = self._send(redis, [self._calls[i][1] for i in missing])
-            for i, result in zip(missing, again):
-                results[i] = result
+        results: list[Any] = [call.constant for call in self._calls]
+        self._send(redis, list(range(len(self._calls))), results)
         return results
 
     def run(self, redis: Any, retry: RetryPolicy, what: str, strict: bool = True) -> list[Any]:
-        """Execute under ``retry``; errors come back translated (``strict``: raised)."""
-        results = retry.run(lambda: self.execute(redis), what)
+        """Execute under ``retry``: transient failures are sent again, only
+        those calls; errors come back translated (``strict``: raised)."""
+        deadline = time.monotonic() + retry.budget_s
+        results = self.execute(redis)
+        attempt = 0
+        while True:
+            again = [i for i, r in enumerate(results)
+                     if isinstance(r, Exception) and is_transient(r)]
+            left = deadline - time.monotonic()
+            if not again or left <= 0:
+                break
+            pause = min(left, retry.delay(attempt))
+            log.info("%s: %d of %d calls failed (%s); retrying in %.3fs",
+                     what, len(again), len(results), results[again[0]], pause)
+            time.sleep(pause)
+            attempt += 1
+            if routing.is_cluster(redis):
+                routing.refresh(redis)
+            self._send(redis, again, results)
         for i, result in enumerate(results):
             if isinstance(result, Exception):
                 if strict:
@@ -120,28 +169,61 @@ class Batch:
                 results[i] = translate(result)
         return results
 
-    @staticmethod
-    def _send(redis: Any, calls: list[Callable[[Any], Any]]) -> list[Any]:
-        sent = [call for call in calls if not isinstance(call, _Constant)]
-        replies = iter(Batch._pipeline(redis, sent) if sent else [])
-        return [call.value if isinstance(call, _Constant) else next(replies) for call in calls]
+    def _send(self, redis: Any, indices: list[int], results: list[Any]) -> None:
+        """Send the calls at ``indices`` (constants excepted), NOSCRIPT ones
+        twice; store each reply or error in ``results``."""
+        sent = [i for i in indices if self._calls[i].send is not None]
+        if not sent:
+            return
+        if routing.is_cluster(redis):
+            groups = routing.group_by_node(redis, [self._calls[i].key for i in sent], sent,
+                                           results)
+        else:
+            groups = [(redis, sent)]
+        routing.in_parallel([functools.partial(self._send_to, conn, group, results)
+                             for conn, group in groups])
+        if routing.is_cluster(redis):
+            # ASK: the slot is migrating and this key is on the importing node
+            # already. One hop there, each call after ASKING; no refresh, the
+            # slot table is still right.
+            asked = routing.group_asked(redis, sent, results)
+            routing.in_parallel([functools.partial(self._send_to, conn, group, results, True)
+                                 for conn, group in asked])
 
-    @staticmethod
-    def _pipeline(redis: Any, calls: list[Callable[[Any], Any]]) -> list[Any]:
-        pipe = redis.pipeline(transaction=False)
-        for call in calls:
-            call(pipe)
-        return list(pipe.execute(raise_on_error=False))
+    def _send_to(self, conn: Any, indices: list[int], results: list[Any],
+                 asking: bool = False) -> None:
+        """One pipeline to one server; NOSCRIPT calls are loaded there and resent."""
+        for i, reply in zip(indices, self._pipeline(conn, indices, asking)):
+            results[i] = reply
+        missing = [i for i in indices if isinstance(results[i], rex.NoScriptError)]
+        if not missing:
+            return
+        try:
+            for needed in {self._calls[i].script for i in missing}:
+                if needed is not None:
+                    needed.load(conn)
+        except rex.RedisError as error:
+            for i in missing:
+                results[i] = error
+            return
+        for i, reply in zip(missing, self._pipeline(conn, missing, asking)):
+            results[i] = reply
 
+    def _pipeline(self, conn: Any, indices: list[int], asking: bool = False) -> list[Any]:
+        pipe = conn.pipeline(transaction=False)
+        for i in indices:
+            send = self._calls[i].send
+            assert send is not None
+            if asking:
+                pipe.execute_command("ASKING")
+            send(pipe)
+        try:
+            replies = list(pipe.execute(raise_on_error=False))
+            return replies[1::2] if asking else replies
+        except rex.RedisError as error:
+            # The link failed: none of these replies arrived.
+            return [error] * len(indices)
 
-class _Constant:
-    """A result slot filled without a command."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __call__(self, pipe: Any) -> None:
-        raise AssertionError("constants are never sent")
 
 
 WRITE = Script("write")
