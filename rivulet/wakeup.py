@@ -145,7 +145,11 @@ class Wakeup:
                 leave.setdefault(node, []).append(wake)
         for node, gone in leave.items():
             link = self._links[node]
-            (link.sunsubscribe if sharded else link.unsubscribe)(*gone)
+            if sharded:
+                for wake in gone:  # one slot per command, as SSUBSCRIBE below
+                    link.sunsubscribe(wake)
+            else:
+                link.unsubscribe(*gone)
             self._leaving.update(gone)
             for wake in gone:
                 del self._where[wake]
@@ -155,7 +159,14 @@ class Wakeup:
                 join.setdefault(node, []).append(wake)
         for node, new in join.items():
             link = self._link(node)
-            (link.ssubscribe if sharded else link.subscribe)(*new)
+            if sharded:
+                # A cluster refuses one SSUBSCRIBE over several slots. The
+                # commands go out back to back; the confirmations are
+                # collected together, so this is still one round trip.
+                for wake in new:
+                    link.ssubscribe(wake)
+            else:
+                link.subscribe(*new)
             self._confirm(link, set(new), "ssubscribe" if sharded else "subscribe")
             for wake in new:
                 self._where[wake] = node
