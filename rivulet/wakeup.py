@@ -95,10 +95,6 @@ class Wakeup:
         self._stale = False  # a subscription was dropped or redone: look again
         self._refresh = False  # a link failed: the cluster's slot map may be stale
 
-    @property
-    def sharded(self) -> bool:
-        return self.publisher._command == SPUBLISH
-
     def watch(self, channels: list[str]) -> None:
         """Be subscribed, confirmed by the server, to the wake-ups of ``channels``."""
         if not channels:
@@ -164,18 +160,19 @@ class Wakeup:
         for wake, node in want.items():
             if wake not in self._where:
                 join.setdefault(node, []).append(wake)
+        # Every node's subscriptions go out before any confirmation is awaited,
+        # so joining channels on many shards still costs one round trip. A
+        # cluster refuses one SSUBSCRIBE over several slots: one per channel.
         for node, new in join.items():
             link = self._link(node)
             if sharded:
-                # A cluster refuses one SSUBSCRIBE over several slots. The
-                # commands go out back to back; the confirmations are
-                # collected together, so this is still one round trip.
                 for wake in new:
                     link.ssubscribe(wake)
             else:
                 link.subscribe(*new)
             self._hook(node, link)
-            self._confirm(link, set(new), "ssubscribe" if sharded else "subscribe")
+        for node, new in join.items():
+            self._confirm(self._links[node], set(new), "ssubscribe" if sharded else "subscribe")
             for wake in new:
                 self._where[wake] = node
         for node in [n for n in self._links if n not in self._where.values()]:

@@ -399,3 +399,27 @@ def test_a_link_redis_py_reconnects_by_itself_still_means_look_again(
     reader.close()
     writer.close()
     r.close()
+
+
+def test_the_server_is_probed_once_per_client(
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probes: list[str] = []
+    probe = Publisher._probe
+
+    def counted(self: Publisher, wake: str) -> str:
+        probes.append(wake)
+        return probe(self, wake)
+
+    monkeypatch.setattr(Publisher, "_probe", counted)
+    client = rivulet.Client(redis=server, client_id="c", channel_ids=["a", "b"])
+    client.write("a", "1")
+    client.write("b", ["2", "3"])
+    assert client.read(timeout=1)  # a blocking read: the wake-up link is set up too
+    client.unsubscribe("a")
+    assert len(probes) == 1
+    admin = rivulet.Admin(server)
+    admin.post("b", "4")
+    admin.delete_channel("b")
+    assert len(probes) == 2
+    client.close()
