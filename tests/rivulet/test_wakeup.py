@@ -423,3 +423,23 @@ def test_the_server_is_probed_once_per_client(
     admin.delete_channel("b")
     assert len(probes) == 2
     client.close()
+
+
+def test_one_shards_dropped_link_is_subscribed_again(
+    three_masters: list[RedisServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = _cluster(three_masters[0].port)
+    cluster.flushall()
+    names = _names_per_master(cluster)
+    reader, writer = _clients(cluster, names)
+    blocked = Blocked(reader, monkeypatch)
+    blocked.waiting()
+    owner = cluster.get_node_from_key(keys.wake_channel(names[1]))
+    assert cluster.get_redis_connection(owner).client_kill_filter(_type="pubsub") == 1
+    blocked.waiting()  # looked again, subscribed again on every shard
+    assert len(reader._wakeup._links) == 3
+    writer.write(names[1], "after the drop")
+    assert [m["data"] for m in blocked.returned()[names[1]]] == ["after the drop"]
+    reader.close()
+    writer.close()
+    cluster.close()
