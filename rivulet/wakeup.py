@@ -261,7 +261,12 @@ class Wakeup:
         # sockets at once -- event-driven, no polling round.
         if self._drain(links):
             return True
-        socks = [link.connection._sock for link in links]
+        socks: list[Any] = []
+        for link in links:
+            sock = getattr(link.connection, "_sock", None)
+            if sock is None:
+                raise rex.ConnectionError("a wake-up link is disconnected")
+            socks.append(sock)
         ready, _, _ = select.select(socks, [], [], timeout)
         return bool(ready) and self._drain(links)
 
