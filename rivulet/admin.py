@@ -30,6 +30,7 @@ from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 from .names import validate_name
 from .retry import RetryPolicy
 from .urls import redis_from_url
+from .wakeup import Publisher
 
 log = logging.getLogger("rivulet")
 #: Counts and ids above this are capped: doubles (Lua's numbers) are exact up to 2^53.
@@ -76,6 +77,7 @@ class Admin:
                 raise TypeError("pass either a ready redis client or a URL and options, not both")
             self.redis = redis_url_or_client
             self._owns_redis = False
+        self._publisher = Publisher(self.redis)
 
     def close(self) -> None:
         if self._owns_redis:
@@ -181,7 +183,8 @@ class Admin:
         there was no such channel."""
         name = validate_name(name)
         reply = self.retry.run(
-            lambda: scripts.DELETE(self.redis, keys.channel_keys(name), [keys.wake_channel(name)]),
+            lambda: scripts.DELETE(self.redis, keys.channel_keys(name),
+                                   [keys.wake_channel(name), self._publisher.command(name)]),
             "delete channel",
         )
         self._unregister(name, [text(c) for c in reply[1:]], channel_gone=True)
@@ -334,7 +337,8 @@ class Admin:
         client_id = validate_name(client_id, "client id")
         was, deleted, existed = self.retry.run(
             lambda: scripts.UNSUBSCRIBE(self.redis, keys.channel_keys(channel),
-                                        [client_id, keys.wake_channel(channel)]),
+                                        [client_id, keys.wake_channel(channel),
+                                         self._publisher.command(channel)]),
             "remove subscriber",
         )
         if not int(existed):
@@ -449,7 +453,8 @@ class Admin:
         encoded = encode_batch([data], DEFAULT_MAX_MESSAGE_BYTES)[0]
         write_keys, args = write_call(
             channel, [encoded], mode="create" if create else "exists", writer=src, src=src,
-            token=uuid.uuid4().hex,
+            token=uuid.uuid4().hex, publish=self._call(
+                lambda: self._publisher.command(channel), "wake-up probe"),
         )
         batch = scripts.Batch()
         batch.script(scripts.WRITE, write_keys, args)

@@ -28,7 +28,7 @@ from .exceptions import BackendError, NotReplicatedError, NotSubscribedError, Ri
 from .names import validate_name, validate_names
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
-from .wakeup import Wakeup
+from .wakeup import SPUBLISH, Wakeup
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
@@ -213,9 +213,10 @@ class Client:
         if not channels:
             return
         batch = scripts.Batch()
+        publish = self._publish_command(channels[0])
         for channel in channels:
             batch.script(scripts.UNSUBSCRIBE, keys.channel_keys(channel),
-                         [self.client_id, keys.wake_channel(channel)])
+                         [self.client_id, keys.wake_channel(channel), publish])
         batch.command("zrem", keys.index_key(self.client_id), *channels)
         batch.command("zcard", keys.index_key(self.client_id))
         results = self._run(batch, "unsubscribe")
@@ -250,6 +251,7 @@ class Client:
         write_keys, args = write_call(
             channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
             token=f"{self._token_prefix}{next(self._writes)}",
+            publish=self._publish_command(channel),
         )
         acked = 0
         try:
@@ -394,6 +396,10 @@ class Client:
     def _run(self, batch: scripts.Batch, what: str) -> list[Any]:
         return batch.run(self.redis, self.retry, what)
 
+    def _publish_command(self, channel: str) -> str:
+        # Probed once per client (one round trip), then remembered.
+        return self.retry.run(lambda: self._wakeup.publisher.command(channel), "wake-up probe")
+
     def _channels(self) -> list[str]:
         if self._mirror is None:
             rows = self.retry.run(
@@ -484,16 +490,21 @@ def _warn_broken(channel: str, what: str, error: Exception) -> None:
 
 
 def write_call(
-    channel: str, encoded: list[str], *, mode: str, writer: str, src: str, token: str
+    channel: str, encoded: list[str], *, mode: str, writer: str, src: str, token: str,
+    publish: str = SPUBLISH,
 ) -> tuple[list[str], list[str]]:
     """Keys and arguments of one write-script call for pre-encoded messages.
 
     The caller draws ``token`` once per call and every retry of the call
     reuses it, so a write whose reply was lost is not stored twice. The
-    script remembers each writer's last token per channel.
+    script remembers each writer's last token per channel. ``publish`` is
+    the server's wake-up command (:class:`rivulet.wakeup.Publisher`); the
+    script falls back to PUBLISH where SPUBLISH is missing, so the default
+    is right everywhere, only slower on Redis 6.2.
     """
     return (keys.channel_keys(channel)[:4],
-            [mode, writer, json_literal(src), token, keys.wake_channel(channel), *encoded])
+            [mode, writer, json_literal(src), token, keys.wake_channel(channel), publish,
+             *encoded])
 
 
 def connect(

@@ -1,14 +1,25 @@
 """Wake-ups for blocking reads: a pub/sub subscription to each channel's
 ``rvl:wake:{C}``, which every write publishes to.
 
+On Redis >= 7 the scripts ``SPUBLISH`` and readers ``SSUBSCRIBE``: a shard
+channel lives on the master owning its slot, so a wake-up never crosses the
+cluster bus (a plain ``PUBLISH`` is broadcast to every node). Standalone
+Redis 7 takes the same path -- one server is one shard -- so there is one
+7.x code path to test. Redis 6.2 has no sharded pub/sub: ``PUBLISH`` and
+``SUBSCRIBE``. Which one a server speaks is found by trying ``SPUBLISH`` once
+per client (fakeredis speaks it too), not by reading version strings.
+
 The read loop subscribes *before* it looks for unread messages, so a write
-landing between the look and the wait still wakes the wait. A dropped link
-ends the wait at once: pub/sub forgets what was published while it was down,
-so the caller re-subscribes and looks again.
+landing between the look and the wait still wakes the wait. A dropped link,
+or a shard channel the server unsubscribed us from (its slot moved to
+another master), ends the wait at once: pub/sub forgets what was published
+while we were not listening, so the caller subscribes again -- at the slot's
+new owner -- and looks again.
 """
 
 from __future__ import annotations
 
+import select
 import time
 from typing import Any
 
@@ -22,52 +33,203 @@ from .codec import text
 HEARTBEAT_S = 30.0
 #: How long to wait for the server to confirm a SUBSCRIBE.
 CONFIRM_S = 5.0
+#: The scripts' publish-command argument (see write.lua's header).
+SPUBLISH = "spublish"
+PUBLISH = "publish"
+#: SSUBSCRIBE answered MOVED this many times in a row: give up for this call
+#: (the caller's retry layer decides whether to try again).
+_MOVED_ATTEMPTS = 3
+
+_WAKE_TYPES = frozenset({"message", "smessage"})
 
 
-class Wakeup:
-    """One client's pub/sub connection for wake-ups."""
+def _is_cluster(redis: Any) -> bool:
+    # Duck-typed so that any RedisCluster-like client (and no standalone one)
+    # is routed per shard.
+    return hasattr(redis, "nodes_manager") and hasattr(redis, "get_node_from_key")
+
+
+class Publisher:
+    """Which publish command this server speaks, found once and remembered."""
 
     def __init__(self, redis: Any) -> None:
         self._redis = redis
-        self._pubsub: Any = None
-        self._watching: set[str] = set()
+        self._command: str | None = None
+
+    def command(self, channel: str) -> str:
+        """``"spublish"`` on a server with sharded pub/sub, else ``"publish"``.
+
+        The first call probes with an ``SPUBLISH`` of ``0`` to ``channel``'s
+        wake-up channel: at worst a reader looks once more and finds nothing.
+        """
+        if self._command is None:
+            self._command = self._probe(keys.wake_channel(channel))
+        return self._command
+
+    def _probe(self, wake: str) -> str:
+        target = self._redis
+        if _is_cluster(target):
+            # Straight to the slot's owner: redis-py's cluster routing of an
+            # unknown command (6.2) would fail before the server could say so.
+            target = target.get_redis_connection(target.get_node_from_key(wake))
+        try:
+            target.execute_command("SPUBLISH", wake, 0)
+        except (rex.MovedError, rex.AskError):
+            return SPUBLISH  # a stale slot map, but the server knows the command
+        except rex.ResponseError:
+            return PUBLISH  # "unknown command": Redis < 7
+        return SPUBLISH
+
+
+class Wakeup:
+    """One client's pub/sub connections for wake-ups: one per shard on a
+    cluster with sharded pub/sub, else one."""
+
+    def __init__(self, redis: Any, publisher: Publisher | None = None) -> None:
+        self._redis = redis
+        self.publisher = publisher or Publisher(redis)
+        self._links: dict[str, Any] = {}  # node name ("" off-cluster) -> PubSub
+        self._where: dict[str, str] = {}  # wake-up channel -> node name
+        self._leaving: set[str] = set()  # unsubscribed by us, confirmation not yet seen
+        self._hooked: dict[str, Any] = {}  # node name -> the link's connection we watch
+        self._stale = False  # a subscription was dropped or redone: look again
+        self._refresh = False  # a link failed: the cluster's slot map may be stale
 
     def watch(self, channels: list[str]) -> None:
         """Be subscribed, confirmed by the server, to the wake-ups of ``channels``."""
-        wanted = {keys.wake_channel(c) for c in channels}
+        if not channels:
+            return
         try:
-            if self._pubsub is None:
-                self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
-                self._watching = set()
-            new = wanted - self._watching
-            old = self._watching - wanted
-            if old:
-                self._pubsub.unsubscribe(*old)
-            if new:
-                self._pubsub.subscribe(*new)
-                self._confirm(new)
-            self._watching = wanted
+            sharded = self.publisher.command(channels[0]) == SPUBLISH
+            wanted = [keys.wake_channel(c) for c in channels]
+            if self._refresh and sharded and _is_cluster(self._redis):
+                # A failover moves slots without a MOVED to tell us.
+                self._redis.nodes_manager.initialize()
+            self._refresh = False
+            for attempt in range(_MOVED_ATTEMPTS):
+                try:
+                    self._subscribe(wanted, sharded)
+                    break
+                except (rex.MovedError, rex.AskError):
+                    # The slot moved: learn the new owners, start over there.
+                    self.close()
+                    if attempt == _MOVED_ATTEMPTS - 1:
+                        raise
+                    self._redis.nodes_manager.initialize()
+            self._stale = False
         except Exception:
             self.close()
+            self._refresh = True
             raise
 
-    def _confirm(self, pending: set[str]) -> None:
+    def _owner(self, wake: str, sharded: bool) -> str:
+        if sharded and _is_cluster(self._redis):
+            return str(self._redis.get_node_from_key(wake).name)
+        return ""
+
+    def _link(self, node: str) -> Any:
+        link = self._links.get(node)
+        if link is None:
+            if node:
+                owner = self._redis.get_node(node_name=node)
+                source = self._redis.get_redis_connection(owner)
+            else:
+                source = self._redis
+            link = source.pubsub(ignore_subscribe_messages=False)
+            self._links[node] = link
+        return link
+
+    def _subscribe(self, wanted: list[str], sharded: bool) -> None:
+        want = {w: self._owner(w, sharded) for w in wanted}
+        # Leave what is no longer wanted, or now lives on another node.
+        leave: dict[str, list[str]] = {}
+        for wake, node in self._where.items():
+            if want.get(wake) != node:
+                leave.setdefault(node, []).append(wake)
+        for node, gone in leave.items():
+            link = self._links[node]
+            if sharded:
+                for wake in gone:  # one slot per command, as SSUBSCRIBE below
+                    link.sunsubscribe(wake)
+            else:
+                link.unsubscribe(*gone)
+            self._leaving.update(gone)
+            for wake in gone:
+                del self._where[wake]
+        join: dict[str, list[str]] = {}
+        for wake, node in want.items():
+            if wake not in self._where:
+                join.setdefault(node, []).append(wake)
+        # Every node's subscriptions go out before any confirmation is awaited,
+        # so joining channels on many shards still costs one round trip. A
+        # cluster refuses one SSUBSCRIBE over several slots: one per channel.
+        for node, new in join.items():
+            link = self._link(node)
+            if sharded:
+                for wake in new:
+                    link.ssubscribe(wake)
+            else:
+                link.subscribe(*new)
+            self._hook(node, link)
+        for node, new in join.items():
+            self._confirm(self._links[node], set(new), "ssubscribe" if sharded else "subscribe")
+            for wake in new:
+                self._where[wake] = node
+        for node in [n for n in self._links if n not in self._where.values()]:
+            conn = self._hooked.pop(node, None)
+            if conn is not None:
+                conn.deregister_connect_callback(self._reconnected)
+            self._links.pop(node).close()
+
+    def _hook(self, node: str, link: Any) -> None:
+        # redis-py may reconnect a pub/sub link and re-subscribe by itself
+        # (when its retries are on); what was published meanwhile is lost,
+        # so that counts as a drop: the reader must look again.
+        conn = link.connection
+        if self._hooked.get(node) is not conn and hasattr(conn, "register_connect_callback"):
+            conn.register_connect_callback(self._reconnected)
+            self._hooked[node] = conn
+
+    def _reconnected(self, connection: Any) -> None:
+        self._stale = True
+
+    def _confirm(self, link: Any, pending: set[str], kind: str) -> None:
         # subscribe() returns before the server has it; only the confirmation
-        # guarantees that a later PUBLISH reaches us.
+        # guarantees that a later publish reaches us.
         deadline = time.monotonic() + CONFIRM_S
-        pending = set(pending)
         while pending:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise rex.TimeoutError("Redis did not confirm the wake-up subscription")
-            reply = self._pubsub.get_message(timeout=left)
-            if reply and text(reply["type"]) == "subscribe":
+            reply = link.get_message(timeout=left)
+            if reply is None:
+                continue
+            if text(reply["type"]) == kind:
                 pending.discard(text(reply["channel"]))
+            else:
+                self._note(reply)
+
+    def _note(self, reply: dict[str, Any]) -> bool:
+        """Account for one pub/sub reply; True when the reader should look again."""
+        kind = text(reply["type"])
+        if kind in _WAKE_TYPES:
+            return True
+        if kind in ("sunsubscribe", "unsubscribe"):
+            channel = text(reply["channel"])
+            if channel in self._leaving:
+                self._leaving.discard(channel)
+            elif channel in self._where:
+                # Pushed by the server: the slot migrated. Subscribe afresh
+                # at its new owner on the next watch, and look again now.
+                del self._where[channel]
+                self._stale = True
+                return True
+        return False
 
     def wait(self, timeout: float | None) -> None:
         """Return when a wake-up arrives, ``timeout`` seconds pass (None: no
         limit) or the link drops."""
-        if self._pubsub is None:
+        if not self._links or self._stale:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -75,23 +237,56 @@ class Wakeup:
             if left <= 0:
                 return
             try:
-                reply = self._pubsub.get_message(timeout=min(left, HEARTBEAT_S))
-                if reply is None and deadline is None:
-                    return  # heartbeat: let the caller look again
-                if reply is not None and text(reply["type"]) == "message":
-                    # Coalesce a burst of wake-ups into one look.
-                    while self._pubsub.get_message(timeout=0) is not None:
-                        pass
+                if self._wait_once(min(left, HEARTBEAT_S)) or self._stale:
                     return
+                if deadline is None:
+                    return  # heartbeat: let the caller look again
             except (rex.ConnectionError, rex.TimeoutError, OSError):
                 self.close()
+                self._refresh = True
                 return
 
+    def _wait_once(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for pub/sub traffic on any link; True when
+        the reader should look again. Returns False after the timeout, or
+        after replies that wake nobody, with time possibly left."""
+        links = list(self._links.values())
+        if len(links) == 1:
+            reply = links[0].get_message(timeout=timeout)
+            woke = reply is not None and self._note(reply)
+            if woke:
+                self._drain(links)
+            return woke
+        # Several shards: anything already buffered first, then block on all
+        # sockets at once -- event-driven, no polling round.
+        if self._drain(links):
+            return True
+        socks: list[Any] = []
+        for link in links:
+            sock = getattr(link.connection, "_sock", None)
+            if sock is None:
+                raise rex.ConnectionError("a wake-up link is disconnected")
+            socks.append(sock)
+        ready, _, _ = select.select(socks, [], [], timeout)
+        return bool(ready) and self._drain(links)
+
+    def _drain(self, links: list[Any]) -> bool:
+        """Read every reply already arrived (a burst of wake-ups is one look)."""
+        woke = False
+        for link in links:
+            while (reply := link.get_message(timeout=0)) is not None:
+                woke = self._note(reply) or woke
+        return woke
+
     def close(self) -> None:
-        if self._pubsub is not None:
+        for conn in self._hooked.values():
+            conn.deregister_connect_callback(self._reconnected)
+        self._hooked = {}
+        for link in self._links.values():
             try:
-                self._pubsub.close()
+                link.close()
             except (rex.RedisError, OSError):
                 pass
-            self._pubsub = None
-        self._watching = set()
+        self._links = {}
+        self._where = {}
+        self._leaving = set()

@@ -163,3 +163,18 @@ local function prune_before_move(sub_key, msg_key, client, index)
   if floor < 0 then floor = -1 end  -- a planted -inf index keeps everything
   return redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', int(floor))
 end
+
+-- Wake the readers blocked on one channel. cmd is 'spublish' (Redis >= 7:
+-- only the shard owning the channel hears it, no cluster-bus broadcast) or
+-- 'publish' (6.2). A server that has no SPUBLISH after all (downgraded under
+-- a running client) gets PUBLISH, rather than a script failing after its
+-- writes.
+local function wake_readers(cmd, channel, payload)
+  if cmd == 'spublish' then
+    local reply = redis.pcall('SPUBLISH', channel, payload)
+    if type(reply) ~= 'table' or not reply.err then
+      return
+    end
+  end
+  redis.call('PUBLISH', channel, payload)
+end

@@ -4,6 +4,7 @@
 --            (all {C})
 -- ARGV[1] pub/sub channel of the channel's wake-ups: blocked readers look
 --         again and find the channel gone
+-- ARGV[2] publish command for it: "spublish" (Redis >= 7) or "publish"
 -- Returns {existed 0|1, client ids that were subscribed...}; the caller
 -- removes the channel from each of those clients' rvl:index: mirrors.
 
@@ -16,5 +17,5 @@ for _, client in ipairs(redis.call('ZRANGE', sub_key, 0, -1)) do
   reply[#reply + 1] = client
 end
 redis.call('DEL', unpack(KEYS))
-redis.call('PUBLISH', ARGV[1], 0)
+wake_readers(ARGV[2], ARGV[1], 0)
 return reply

@@ -6,6 +6,7 @@
 -- ARGV[1] client id
 -- ARGV[2] pub/sub channel of the channel's wake-ups: a reader blocked on it
 --         looks again and finds it has been removed
+-- ARGV[3] publish command for it: "spublish" (Redis >= 7) or "publish"
 -- Returns {was_subscribed 0|1, channel_deleted 0|1, channel_existed 0|1}.
 
 local msg_key, sub_key, meta_key, read_key = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -25,7 +26,7 @@ redis.call('HDEL', meta_key, 'w:' .. client)
 if removed == 0 then
   return {0, 0, 1}
 end
-redis.call('PUBLISH', ARGV[2], 0)
+wake_readers(ARGV[3], ARGV[2], 0)
 if redis.call('ZCARD', sub_key) == 0 then
   redis.call('DEL', unpack(KEYS))
   return {1, 1, 1}

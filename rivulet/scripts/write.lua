@@ -12,13 +12,15 @@
 -- ARGV[4] write token: the writer's retry of its last write (same token)
 --         returns that write's ids instead of storing it again
 -- ARGV[5] pub/sub channel to wake blocked readers on
--- ARGV[6..] each message's data, already encoded as a JSON string literal
+-- ARGV[6] publish command for it: "spublish" (Redis >= 7) or "publish"
+-- ARGV[7..] each message's data, already encoded as a JSON string literal
 -- Returns {first_id, count, duplicate 0|1}. Every check comes before the
 -- first write (INCRBY), so a refused write changes nothing and burns no id.
 
 local id_key, msg_key, sub_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode, writer, src, token, wake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local count = #ARGV - 5
+local publish = ARGV[6]
+local count = #ARGV - 6
 local last_field = 'w:' .. writer
 
 local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset',
@@ -54,7 +56,7 @@ local args = {}
 for i = 1, count do
   local id = first + i - 1
   args[#args + 1] = id
-  args[#args + 1] = '{"id":' .. int(id) .. prefix .. ARGV[5 + i] .. '}'
+  args[#args + 1] = '{"id":' .. int(id) .. prefix .. ARGV[6 + i] .. '}'
   if #args >= 4000 then  -- stay well inside Lua's stack for unpack
     redis.call('ZADD', msg_key, unpack(args))
     args = {}
@@ -68,5 +70,5 @@ if meta[2] or meta[3] then
   apply_caps(msg_key, tonumber(meta[2]), tonumber(meta[3]), now)
 end
 
-redis.call('PUBLISH', wake, last)
+wake_readers(publish, wake, last)
 return {first, count, 0}
