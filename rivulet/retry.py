@@ -46,6 +46,14 @@ class RetryPolicy:
         ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not crypto
 
+    def bounded(self, deadline: float) -> contextlib.AbstractContextManager[None]:
+        """Publish ``deadline`` to every socket operation in the block.
+
+        A zero budget means "no retries", not "no time": its one attempt is
+        left to the connection's socket timeouts.
+        """
+        return deadlines.within(deadline) if self.budget_s > 0 else contextlib.nullcontext()
+
     def run(self, call: Callable[[], T], what: str = "Redis call") -> T:
         """Run ``call``; retry transient failures until the budget is spent.
 
@@ -60,9 +68,7 @@ class RetryPolicy:
         last: Exception | None = None
         while True:
             try:
-                # A zero budget means "no retries", not "no time": the one
-                # attempt is left to the connection's socket timeouts.
-                with deadlines.within(deadline) if self.budget_s > 0 else contextlib.nullcontext():
+                with self.bounded(deadline):
                     return call()
             except RivuletError:
                 raise

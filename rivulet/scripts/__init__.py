@@ -146,7 +146,8 @@ class Batch:
         """Execute under ``retry``: transient failures are sent again, only
         those calls; errors come back translated (``strict``: raised)."""
         deadline = time.monotonic() + retry.budget_s
-        results = self.execute(redis)
+        with retry.bounded(deadline):
+            results = self.execute(redis)
         attempt = 0
         while True:
             again = [i for i, r in enumerate(results)
@@ -161,7 +162,8 @@ class Batch:
             attempt += 1
             if routing.is_cluster(redis):
                 routing.refresh(redis)
-            self._send(redis, again, results)
+            with retry.bounded(deadline):
+                self._send(redis, again, results)
         for i, result in enumerate(results):
             if isinstance(result, Exception):
                 if strict:

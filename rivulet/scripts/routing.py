@@ -13,6 +13,7 @@ cluster error.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -97,7 +98,9 @@ def in_parallel(jobs: list[Callable[[], None]]) -> None:
         for job in jobs:
             job()
         return
-    futures = [_pool().submit(job) for job in jobs[1:]]
+    # Each job runs in a copy of this context: the call's deadline
+    # (rivulet.deadline) bounds the sockets of the other nodes too.
+    futures = [_pool().submit(contextvars.copy_context().run, job) for job in jobs[1:]]
     try:
         jobs[0]()
     finally:
