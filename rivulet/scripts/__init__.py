@@ -26,6 +26,7 @@ from typing import Any
 
 import redis.exceptions as rex
 
+from .. import deadline as deadlines
 from ..exceptions import is_transient, translate
 from ..retry import RetryPolicy
 from . import routing
@@ -162,8 +163,13 @@ class Batch:
             attempt += 1
             if routing.is_cluster(redis):
                 routing.refresh(redis)
+            before = {i: results[i] for i in again}
             with retry.bounded(deadline):
                 self._send(redis, again, results)
+            for i, error in before.items():
+                # Out of time mid-attempt: what Redis last said is the news.
+                if isinstance(results[i], deadlines.BudgetSpent):
+                    results[i] = error
         for i, result in enumerate(results):
             if isinstance(result, Exception):
                 if strict:

@@ -42,7 +42,7 @@ def full_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
     saved = os.environ.get("RIVULET_TEST_REDIS_SERVER")
     os.environ["RIVULET_TEST_REDIS_SERVER"] = binary
     try:
-        server = RedisServer("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+        server = RedisServer("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
     finally:
         if saved is None:
             del os.environ["RIVULET_TEST_REDIS_SERVER"]
