@@ -24,7 +24,7 @@ def text(value: Any) -> str:
 
 #: What ``json.dumps(value, ensure_ascii=False)`` does for a str, without
 #: building an encoder per call (the C function when available).
-_encode_str: Any = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Any = json.encoder.encode_basestring
 
 
 def json_literal(value: str) -> str:
