@@ -134,6 +134,7 @@ class Client:
         self._wakeup = Wakeup(self.redis)
         # Writes skip redis-py's command layer where the client allows it.
         self._fast = fastpath.for_redis(self.redis)
+        self._publish: str | None = None
         if channel_ids is not None:
             self.subscribe(channel_ids, index_policy)
 
@@ -416,7 +417,10 @@ class Client:
 
     def _publish_command(self, channel: str) -> str:
         # Probed once per client (one round trip), then remembered.
-        return self.retry.run(lambda: self._wakeup.publisher.command(channel), "wake-up probe")
+        if self._publish is None:
+            self._publish = self.retry.run(lambda: self._wakeup.publisher.command(channel),
+                                           "wake-up probe")
+        return self._publish
 
     def _channels(self) -> list[str]:
         if self._mirror is None:

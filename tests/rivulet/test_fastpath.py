@@ -190,3 +190,27 @@ def test_close_hands_the_connection_back_to_the_pool(standalone: Any) -> None:
     conn = _kept(c)
     c.close()
     assert conn in standalone.connection_pool._available_connections
+
+
+@pytest.mark.parametrize("args", [
+    ["EVALSHA", "ab" * 20, 2, "rvl:id:{c}", "rvl:msg:{c}", "sub", "w", '"é ✓ 𝄞"', ""],
+    ["EVALSHA", "x", 0, b"\x00\xff raw", "y" * 70_000, -12, 2**60],
+])
+def test_packed_commands_are_byte_for_byte_redis_pys(real_redis: Any, args: list[Any]) -> None:
+    from rivulet.fastpath import _pack
+
+    conn = real_redis.connection_pool.get_connection()
+    try:
+        assert b"".join(_pack(conn, args)) == b"".join(conn.pack_command(*args))
+    finally:
+        real_redis.connection_pool.release(conn)
+
+
+def test_unicode_and_large_messages_round_trip_on_the_fast_path(
+    standalone: Any, make_client: Any
+) -> None:
+    c = make_client("w")
+    c.subscribe("ch")
+    big = "y" * (1 << 20)
+    assert c.write("ch", ["é ✓ 𝄞 \"quoted\" \\", big]) == [1, 2]
+    assert [m["data"] for m in c.read()["ch"]] == ["é ✓ 𝄞 \"quoted\" \\", big]
