@@ -4,6 +4,7 @@ every guarantee of the ordinary path."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -214,3 +215,79 @@ def test_unicode_and_large_messages_round_trip_on_the_fast_path(
     big = "y" * (1 << 20)
     assert c.write("ch", ["é ✓ 𝄞 \"quoted\" \\", big]) == [1, 2]
     assert [m["data"] for m in c.read()["ch"]] == ["é ✓ 𝄞 \"quoted\" \\", big]
+
+
+# -- /metrics: the compact lag scan ---------------------------------------------
+
+
+def _old_exposition(admin: rivulet.Admin) -> bytes:
+    """What /metrics served before the lag scan: prometheus_client's families
+    over channels() and subscribers_many()."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+
+    class Collector:
+        def collect(self) -> Any:
+            channels = admin.channels()
+            subscribers = admin.subscribers_many([c.name for c in channels if c.error is None])
+            families = [GaugeMetricFamily(n, h, labels=["channel"]) for n, h in (
+                ("rivulet_channel_messages", "Messages stored in the channel."),
+                ("rivulet_channel_head_id", "Last message id issued in the channel."),
+                ("rivulet_channel_subscribers", "Subscribers of the channel."))]
+            lags = [GaugeMetricFamily(n, h, labels=["channel", "client"]) for n, h in (
+                ("rivulet_subscriber_lag_messages",
+                 "Messages issued in the channel that the subscriber has not read."),
+                ("rivulet_subscriber_lag_seconds",
+                 "Age of the oldest stored message the subscriber has not read."))]
+            for info in channels:
+                families[0].add_metric([info.name], info.message_count)
+                families[1].add_metric([info.name], info.head_id)
+                families[2].add_metric([info.name], info.subscriber_count)
+                for sub in subscribers.get(info.name, []):
+                    lags[0].add_metric([info.name, sub.client_id], sub.lag)
+                    lags[1].add_metric([info.name, sub.client_id], sub.lag_seconds)
+            yield from (*families, *lags)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())  # type: ignore[arg-type]
+    return bytes(generate_latest(registry))
+
+
+def test_the_lag_scan_exposition_is_what_prometheus_client_wrote(
+    backend: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.metrics import exposition
+
+    fast = make_client("fast")
+    slow = make_client('sl"o\\w reader')
+    fast.subscribe(["a/1", "b", 'q"uote\\d', "planted", "broken", "empty"])
+    slow.subscribe(["a/1", "b", "planted"])
+    fast.write("a/1", [f"m{i}" for i in range(30)])
+    fast.write("b", "one")
+    fast.write("planted", "x")
+    fast.read()  # "fast" is up to date; "slow" lags
+    fast.write("a/1", "after")
+    backend.zadd(keys.msg_key("planted"), {"not ours": 2**60})
+    backend.set(keys.meta_key("broken"), "not a hash")
+    backend.zadd(keys.CHANNELS, {"gone": 0, "bad name\x00": 0})
+    admin = rivulet.Admin(backend)
+    started = time.monotonic()
+    old = _old_exposition(admin).decode().splitlines()
+    new = exposition(admin.lag_scan()).decode().splitlines()
+    elapsed = time.monotonic() - started
+    assert len(new) == len(old)
+    for ours, theirs in zip(new, old):
+        if ours.startswith("rivulet_subscriber_lag_seconds{"):
+            # An age, read from Redis's clock a moment later than before.
+            sample, value = ours.rsplit(" ", 1)
+            their_sample, their_value = theirs.rsplit(" ", 1)
+            assert sample == their_sample
+            assert float(their_value) <= float(value) <= float(their_value) + elapsed + 0.002
+        else:
+            assert ours == theirs
+    assert ('rivulet_subscriber_lag_messages{channel="a/1",client="sl\\"o\\\\w reader"} 31.0'
+            in new)
+    assert 'rivulet_channel_messages{channel="broken"} 0.0' in new
+    assert not any('channel="planted",client' in line for line in new)
+    assert any(line.startswith("rivulet_subscriber_lag_seconds{") and not line.endswith(" 0.0")
+               for line in new)

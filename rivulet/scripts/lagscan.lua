@@ -1,0 +1,53 @@
+-- lagscan.lua: one channel's numbers for /metrics, compactly. Reads only.
+--
+-- KEYS[1] rvl:id:{C}       message id counter
+-- KEYS[2] rvl:msg:{C}      zset: packed message -> id
+-- KEYS[3] rvl:channel:{C}  zset: client id -> index
+-- KEYS[4] rvl:meta:{C}     hash: only checked (its type), as info.lua does
+-- KEYS[5] rvl:read:{C}     zset: only checked (its type), as info.lua does
+-- Returns {exists 0|1, head, count, planted 0|1, now_ms, then per subscriber:
+-- client, index, ts of its oldest unread stored message (-1: none, or
+-- not stamped)}. count leaves out members scored outside the ids
+-- rivulet issues; planted says there are some (info.lua's "problem"). A
+-- key of the wrong type is an error (the row is then shown as broken).
+--
+-- info.lua + subscribers.lua give all this too, in 17 + 4 per subscriber
+-- redis.calls and two scripts per channel; this is one script and about
+-- 7 + 1 per distinct index, which /metrics over every channel adds up.
+
+local id_key, msg_key, sub_key, meta_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+  KEYS[5]
+if not channel_exists(id_key, msg_key, sub_key) then
+  return {0}
+end
+for _, key in ipairs({meta_key, read_key}) do
+  local found = redis.call('TYPE', key)
+  found = found.ok or found
+  if found ~= 'none' and found ~= (key == meta_key and 'hash' or 'zset') then
+    return redis.error_reply('RIVULET_WRONGTYPE WRONGTYPE key ' .. key .. ' holds a ' .. found)
+  end
+end
+local head = redis.call('GET', id_key)
+if head and (not string.match(head, '^%d+$') or tonumber(head) > MAX_INT) then
+  return redis.error_reply('RIVULET_WRONGTYPE WRONGTYPE key ' .. id_key
+    .. ' holds no message id counter')
+end
+head = tonumber(head or '0')
+local total = redis.call('ZCARD', msg_key)
+local count = redis.call('ZCOUNT', msg_key, 0, int(MAX_INT))
+local reply = {1, head, count, total ~= count and 1 or 0, now_ms()}
+local rows = redis.call('ZRANGE', sub_key, 0, -1, 'WITHSCORES')
+local seen = {}  -- subscribers often share an index: look each one up once
+for i = 1, #rows, 2 do
+  local index = rows[i + 1]
+  local ts = seen[index]
+  if not ts then
+    local first = redis.call('ZRANGEBYSCORE', msg_key, '(' .. index, '+inf', 'LIMIT', 0, 1)
+    ts = first[1] and msg_ts(first[1]) or -1
+    seen[index] = ts
+  end
+  reply[#reply + 1] = rows[i]
+  reply[#reply + 1] = shown_id(score_of(index))
+  reply[#reply + 1] = ts
+end
+return reply
