@@ -52,19 +52,18 @@ def scan(names: list[str], run: Callable[[scripts.Batch], list[Any]]) -> list[Ch
     for name, reply in zip(names, run(batch)):
         if isinstance(reply, RivuletError):
             rows.append(ChannelLag(name, 0, 0, 0, [], broken=True))
-        elif int(reply[0]):
-            rows.append(_row(name, reply))
+        elif reply != 0:
+            rows.append(_row(name, text(reply).split("\n")))
     return rows
 
 
-def _row(name: str, reply: list[Any]) -> ChannelLag:
-    head, count, planted, now = int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4])
-    flat = reply[5:]
+def _row(name: str, fields: list[str]) -> ChannelLag:
+    head, count, now = int(fields[0]), int(fields[1]), int(fields[3])
+    flat = fields[4:]
     subscribers: list[SubscriberLag] = []
-    if not planted:
+    if fields[2] == "0":  # no planted members (a listing "problem"): show them
         for i in range(0, len(flat), 3):
             index, ts = int(flat[i + 1]), int(flat[i + 2])
             subscribers.append(SubscriberLag(
-                text(flat[i]), max(0, head - index),
-                0.0 if ts < 0 else max(0.0, (now - ts) / 1000)))
+                flat[i], max(0, head - index), 0.0 if ts < 0 else max(0.0, (now - ts) / 1000)))
     return ChannelLag(name, head, count, len(flat) // 3, subscribers)

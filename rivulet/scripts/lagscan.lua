@@ -5,9 +5,11 @@
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index
 -- KEYS[4] rvl:meta:{C}     hash: only checked (its type), as info.lua does
 -- KEYS[5] rvl:read:{C}     zset: only checked (its type), as info.lua does
--- Returns {exists 0|1, head, count, planted 0|1, now_ms, then per subscriber:
--- client, index, ts of its oldest unread stored message (-1: none, or
--- not stamped)}. count leaves out members scored outside the ids
+-- Returns 0 for no such channel, else one string of fields joined by "\n"
+-- (names hold no control characters): head, count, planted 0|1, now_ms,
+-- then per subscriber: client, index, ts of its oldest unread stored
+-- message (-1: none, or not stamped). One string, not an array of them:
+-- parsing 22 reply elements a channel was most of the scan's client time. count leaves out members scored outside the ids
 -- rivulet issues; planted says there are some (info.lua's "problem"). A
 -- key of the wrong type is an error (the row is then shown as broken).
 --
@@ -18,7 +20,7 @@
 local id_key, msg_key, sub_key, meta_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
   KEYS[5]
 if not channel_exists(id_key, msg_key, sub_key) then
-  return {0}
+  return 0
 end
 for _, key in ipairs({meta_key, read_key}) do
   local found = redis.call('TYPE', key)
@@ -35,7 +37,7 @@ end
 head = tonumber(head or '0')
 local total = redis.call('ZCARD', msg_key)
 local count = redis.call('ZCOUNT', msg_key, 0, int(MAX_INT))
-local reply = {1, head, count, total ~= count and 1 or 0, now_ms()}
+local reply = {int(head), int(count), total ~= count and '1' or '0', int(now_ms())}
 local rows = redis.call('ZRANGE', sub_key, 0, -1, 'WITHSCORES')
 local seen = {}  -- subscribers often share an index: look each one up once
 for i = 1, #rows, 2 do
@@ -47,7 +49,7 @@ for i = 1, #rows, 2 do
     seen[index] = ts
   end
   reply[#reply + 1] = rows[i]
-  reply[#reply + 1] = shown_id(score_of(index))
-  reply[#reply + 1] = ts
+  reply[#reply + 1] = int(shown_id(score_of(index)))
+  reply[#reply + 1] = int(ts)
 end
-return reply
+return table.concat(reply, '\n')
