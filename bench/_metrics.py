@@ -47,3 +47,8 @@ def new_metrics(admin: Any) -> bytes:
     from dashboard.metrics import exposition
 
     return exposition(admin.lag_scan())
+
+
+def series(body: bytes) -> int:
+    """The samples in an exposition (its lines that are no comment)."""
+    return body.count(b"\n") - body.count(b"# ")

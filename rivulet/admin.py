@@ -159,7 +159,7 @@ class Admin:
         """Every channel's counts and its subscribers' lags, as :meth:`channels`
         and :meth:`subscribers_many` give them, in one compact script per
         channel: what ``/metrics`` needs, in a constant number of round trips."""
-        return lagscan.scan(self.channel_names(),
+        return lagscan.scan(self.redis, self.retry, self.channel_names(),
                             lambda batch: self._run(batch, "lag scan", strict=False))
 
     def _infos(self, names: list[str], skip_missing: bool) -> Rows[ChannelInfo]:

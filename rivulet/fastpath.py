@@ -55,6 +55,39 @@ class FastCalls:
             self._roundtrip(conn, conn.pack_command("SCRIPT", "LOAD", script.source))
             return self._roundtrip(conn, packed)
 
+    def call_many(self, script: Script, calls: Sequence[tuple[Sequence[KeyT], Sequence[ArgT]]]
+                  ) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)``, all sent at once and read
+        in order (one round trip); each reply, or the error reply it got.
+
+        For read-only scripts: after a lost link the caller may send them all
+        again. NOSCRIPT (the first reply says so) loads the script and resends.
+        """
+        conn = self._connection()
+        packed = b"".join(b"".join(_pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args]))
+                          for keys, args in calls)
+        replies = self._pipeline(conn, packed, len(calls))
+        if calls and isinstance(replies[0], rex.NoScriptError):
+            self._roundtrip(conn, conn.pack_command("SCRIPT", "LOAD", script.source))
+            replies = self._pipeline(conn, packed, len(calls))
+        return replies
+
+    def _pipeline(self, conn: Any, packed: bytes, count: int) -> list[Any]:
+        replies: list[Any] = []
+        try:
+            if getattr(conn, "_re_auth_token", None) is not None:
+                conn.re_auth()
+            conn.send_packed_command([packed], check_health=False)
+            for _ in range(count):
+                try:
+                    replies.append(conn.read_response())
+                except rex.ResponseError as error:
+                    replies.append(error)  # this call's own error; the link is in step
+        except BaseException:
+            conn.disconnect()  # replies still on their way: out of step
+            raise
+        return replies
+
     def _roundtrip(self, conn: Any, packed: Any) -> Any:
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
