@@ -56,6 +56,9 @@ def scan(redis: Any, retry: RetryPolicy, names: list[str],
             calls.append(keys.channel_keys(validate_name(name))[:5])
         except InvalidNameError as error:
             calls.append(error)  # send nothing for it; it shows as broken
+    # One clock for every age in the scan: Redis's, read once.
+    seconds, micros = retry.run(redis.time, "server time")
+    now = int(seconds) * 1000 + int(micros) // 1000
     fast = fastpath.for_redis(redis)
     if fast is not None:
         sent: list[tuple[list[str], list[str]]] = [
@@ -78,7 +81,7 @@ def scan(redis: Any, retry: RetryPolicy, names: list[str],
         if isinstance(reply, RivuletError):
             rows.append(ChannelLag(name, 0, 0, 0, [], broken=True))
         elif reply != 0:
-            rows.append(_row(name, text(reply).split("\n")))
+            rows.append(_row(name, text(reply).split("\n"), now))
     return rows
 
 
@@ -86,9 +89,9 @@ def _translated(reply: Any) -> Any:
     return translate(reply) if isinstance(reply, Exception) else reply
 
 
-def _row(name: str, fields: list[str]) -> ChannelLag:
-    head, count, now = int(fields[0]), int(fields[1]), int(fields[3])
-    flat = fields[4:]
+def _row(name: str, fields: list[str], now: int) -> ChannelLag:
+    head, count = int(fields[0]), int(fields[1])
+    flat = fields[3:]
     subscribers: list[SubscriberLag] = []
     if fields[2] == "0":  # no planted members (a listing "problem"): show them
         for i in range(0, len(flat), 3):

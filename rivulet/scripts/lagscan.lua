@@ -6,8 +6,8 @@
 -- KEYS[4] rvl:meta:{C}     hash: only checked (its type), as info.lua does
 -- KEYS[5] rvl:read:{C}     zset: only checked (its type), as info.lua does
 -- Returns 0 for no such channel, else one string of fields joined by "\n"
--- (names hold no control characters): head, count, planted 0|1, now_ms,
--- then per subscriber: client, index, ts of its oldest unread stored
+-- (names hold no control characters): head, count, planted 0|1, then per
+-- subscriber: client, index, ts of its oldest unread stored
 -- message (-1: none, or not stamped). One string, not an array of them:
 -- parsing 22 reply elements a channel was most of the scan's client time. count leaves out members scored outside the ids
 -- rivulet issues; planted says there are some (info.lua's "problem"). A
@@ -15,13 +15,11 @@
 --
 -- info.lua + subscribers.lua give all this too, in 17 + 4 per subscriber
 -- redis.calls and two scripts per channel; this is one script and about
--- 7 + 1 per distinct index, which /metrics over every channel adds up.
+-- 6 + 1 per distinct index, which /metrics over every channel adds up. The
+-- caller reads the server's TIME once for the whole scan, not per channel.
 
 local id_key, msg_key, sub_key, meta_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
   KEYS[5]
-if not channel_exists(id_key, msg_key, sub_key) then
-  return 0
-end
 for _, key in ipairs({meta_key, read_key}) do
   local found = redis.call('TYPE', key)
   found = found.ok or found
@@ -34,11 +32,13 @@ if head and (not string.match(head, '^%d+$') or tonumber(head) > MAX_INT) then
   return redis.error_reply('RIVULET_WRONGTYPE WRONGTYPE key ' .. id_key
     .. ' holds no message id counter')
 end
-head = tonumber(head or '0')
 local total = redis.call('ZCARD', msg_key)
 local count = redis.call('ZCOUNT', msg_key, 0, int(MAX_INT))
-local reply = {int(head), int(count), total ~= count and '1' or '0', int(now_ms())}
 local rows = redis.call('ZRANGE', sub_key, 0, -1, 'WITHSCORES')
+if not head and total == 0 and #rows == 0 then
+  return 0  -- no such channel (what channel_exists says, without its EXISTS)
+end
+local reply = {int(tonumber(head or '0')), int(count), total ~= count and '1' or '0'}
 local seen = {}  -- subscribers often share an index: look each one up once
 for i = 1, #rows, 2 do
   local index = rows[i + 1]

@@ -291,3 +291,32 @@ def test_the_lag_scan_exposition_is_what_prometheus_client_wrote(
     assert not any('channel="planted",client' in line for line in new)
     assert any(line.startswith("rivulet_subscriber_lag_seconds{") and not line.endswith(" 0.0")
                for line in new)
+
+
+def test_the_lag_scan_reloads_a_flushed_script_and_survives_a_lost_link(
+    standalone: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rivulet.fastpath import FastCalls
+
+    c = make_client("w")
+    c.subscribe(["a", "b"])
+    c.write("a", ["1", "2"])
+    admin = rivulet.Admin(standalone)
+    standalone.script_flush()
+    real = FastCalls._pipeline
+    dropped = []
+
+    def drop_once(self: FastCalls, conn: Any, packed: bytes, count: int) -> list[Any]:
+        if not dropped:
+            dropped.append(count)
+            conn.send_packed_command([packed], check_health=False)  # they run, unread
+            conn.disconnect()
+            raise rex.ConnectionError("connection reset by peer")
+        return real(self, conn, packed, count)
+
+    monkeypatch.setattr(FastCalls, "_pipeline", drop_once)
+    rows = admin.lag_scan()
+    assert dropped == [2]
+    assert [(r.name, r.head_id, r.message_count, r.subscriber_count) for r in rows] == [
+        ("a", 2, 2, 1), ("b", 0, 0, 1)]
+    assert rows[0].subscribers[0].client_id == "w"
