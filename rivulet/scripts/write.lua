@@ -70,11 +70,12 @@ end
 -- One read for the retry check and the caps.
 local meta = redis.pcall('HMGET', meta_key, last_field, 'max_messages', 'max_age_ms')
 if failed(meta) then return broken() end
+-- "<token> <first> <token> <first> ...": a plain find, no pattern per pair
+-- (tokens hold no spaces, so ' token ' only matches a whole token).
 local recent = meta[1] or ''
-for seen, first_seen in string.gmatch(recent, '(%S+) (%d+)') do
-  if seen == token then
-    return {tonumber(first_seen), count, 1}
-  end
+local at = string.find(' ' .. recent, ' ' .. token .. ' ', 1, true)
+if at then
+  return {tonumber(string.match(recent, '^%d+', at + #token + 1)), count, 1}
 end
 
 local now = now_ms()
@@ -102,13 +103,17 @@ end
 redis.call('SET', id_key, int(last))
 clamp_to_head(sub_key, head)
 
--- This write's token first, then the newest of the earlier ones.
-local tokens = {token .. ' ' .. int(first)}
-for pair in string.gmatch(recent, '%S+ %d+') do
-  if #tokens >= RECENT_TOKENS then break end
-  tokens[#tokens + 1] = pair
+-- This write's token first, then the newest RECENT_TOKENS - 1 earlier ones:
+-- cut after the (2 * RECENT_TOKENS - 2)th space.
+local cut = 0
+for _ = 1, 2 * RECENT_TOKENS - 2 do
+  cut = string.find(recent, ' ', cut + 1, true)
+  if not cut then break end
 end
-redis.call('HSET', meta_key, 'last_write_ts', now, last_field, table.concat(tokens, ' '))
+if cut then recent = string.sub(recent, 1, cut - 1) end
+local tokens = token .. ' ' .. int(first)
+if recent ~= '' then tokens = tokens .. ' ' .. recent end
+redis.call('HSET', meta_key, 'last_write_ts', now, last_field, tokens)
 if meta[2] or meta[3] then
   apply_caps(msg_key, tonumber(meta[2]), tonumber(meta[3]), now)
 end
