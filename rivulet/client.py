@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from . import keys, scripts
+from . import fastpath, keys, scripts
 from .codec import (
     MAX_ID,
     Message,
@@ -123,7 +123,8 @@ class Client:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         # Write tokens: unique per call, and per process even for a reused id.
-        self._token_prefix = os.urandom(6).hex() + ":"
+        self._token_pid = 0
+        self._token_prefix = ""
         self._writes = itertools.count()
         self._owns_redis = redis is None
         self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
@@ -131,6 +132,9 @@ class Client:
         # None until loaded, so a resumed client learns its channels lazily.
         self._mirror: dict[str, int] | None = None
         self._wakeup = Wakeup(self.redis)
+        # Writes skip redis-py's command layer where the client allows it.
+        self._fast = fastpath.for_redis(self.redis)
+        self._publish: str | None = None
         if channel_ids is not None:
             self.subscribe(channel_ids, index_policy)
 
@@ -150,6 +154,8 @@ class Client:
     def close(self) -> None:
         """Release connections. Subscriptions stay in Redis for a later resume."""
         self._wakeup.close()
+        if self._fast is not None:
+            self._fast.close()
         if self._owns_redis:
             self.redis.close()
 
@@ -250,8 +256,7 @@ class Client:
             return []
         write_keys, args = write_call(
             channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
-            token=f"{self._token_prefix}{next(self._writes)}",
-            publish=self._publish_command(channel),
+            token=self._token(), publish=self._publish_command(channel),
         )
         acked = 0
         try:
@@ -259,7 +264,7 @@ class Client:
                 first, count, acked = self._write_replicated(write_keys, args)
             else:
                 first, count, _duplicate = self.retry.run(
-                    lambda: scripts.WRITE(self.redis, write_keys, args), "write"
+                    functools.partial(self._write_once, write_keys, args), "write"
                 )
         except NotSubscribedError:
             raise NotSubscribedError(
@@ -274,6 +279,11 @@ class Client:
                 self.wait_replicas,
             )
         return ids
+
+    def _write_once(self, write_keys: list[str], args: list[str]) -> Any:
+        if self._fast is not None:
+            return self._fast.call(scripts.WRITE, write_keys, args)
+        return scripts.WRITE(self.redis, write_keys, args)
 
     def _write_replicated(self, write_keys: list[str], args: list[str]) -> tuple[int, int, int]:
         """The write and its WAIT in one round trip to the channel's node."""
@@ -396,9 +406,21 @@ class Client:
     def _run(self, batch: scripts.Batch, what: str) -> list[Any]:
         return batch.run(self.redis, self.retry, what)
 
+    def _token(self) -> str:
+        """A new write token. The prefix is drawn per process: a forked child
+        counting on from its parent's counter must not repeat its tokens, or
+        its write and the parent's next would pass for one call's retries."""
+        if self._token_pid != os.getpid():
+            self._token_pid = os.getpid()
+            self._token_prefix = os.urandom(6).hex() + ":"
+        return f"{self._token_prefix}{next(self._writes)}"
+
     def _publish_command(self, channel: str) -> str:
         # Probed once per client (one round trip), then remembered.
-        return self.retry.run(lambda: self._wakeup.publisher.command(channel), "wake-up probe")
+        if self._publish is None:
+            self._publish = self.retry.run(lambda: self._wakeup.publisher.command(channel),
+                                           "wake-up probe")
+        return self._publish
 
     def _channels(self) -> list[str]:
         if self._mirror is None:
