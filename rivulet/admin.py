@@ -7,6 +7,7 @@ Reads never write.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import math
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import keys, scripts
+from . import history, keys, scripts, status
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
 from .exceptions import (
@@ -26,7 +27,7 @@ from .exceptions import (
     RivuletError,
     TimeoutError,
 )
-from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .names import validate_name
 from .retry import RetryPolicy
 from .urls import redis_from_url
@@ -63,12 +64,16 @@ class Admin:
     """Management API over one Redis (or Redis Cluster).
 
     ``Admin(url)`` connects like :func:`rivulet.connect`; ``Admin(redis)``
-    takes a ready redis-py (or fakeredis) client.
+    takes a ready redis-py (or fakeredis) client. Statuses and rates are
+    judged over the last ``window`` seconds of history; a subscriber that
+    has not read or committed for ``stop_after`` seconds is ``stopped``.
     """
 
     def __init__(self, redis_url_or_client: Any = None, *, retry: RetryPolicy | None = None,
-                 **redis_args: Any) -> None:
+                 window: float = 120, stop_after: float = 60, **redis_args: Any) -> None:
         self.retry = retry or RetryPolicy()
+        self.window = _non_negative("window", window, float)
+        self.stop_after = _non_negative("stop_after", stop_after, float)
         if redis_url_or_client is None or isinstance(redis_url_or_client, str):
             self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
             self._owns_redis = True
@@ -160,11 +165,17 @@ class Admin:
         for name in names:
             try:
                 batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:5], [])
+                # Status and rates need the subscribers and history: same pipeline.
+                batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
+                batch.command("lrange", keys.history_key(name), 0, -1)
             except InvalidNameError as error:
                 # Registered around the library: report it, send nothing for it.
                 batch.constant(error)
+                batch.constant(error)
+                batch.constant(error)
         rows: Rows[ChannelInfo] = Rows()
-        for name, reply in zip(names, self._run(batch, "channel info", strict=False)):
+        results = self._run(batch, "channel info", strict=False)
+        for name, reply, subs, hist in zip(names, results[0::3], results[1::3], results[2::3]):
             if isinstance(reply, InvalidNameError):
                 rows.append(_broken_channel(name, str(reply)))
                 continue
@@ -175,7 +186,10 @@ class Admin:
                     raise ChannelNotFoundError(name)
             else:
                 # The script's 15th value names members reads skip ("" if none).
-                rows.append(_channel_info(name, reply[:14], text(reply[14]) or None))
+                row = _channel_info(name, reply[:14], text(reply[14]) or None)
+                if not isinstance(subs, Exception) and not isinstance(hist, Exception):
+                    row = self._judge_channel(row, subs, hist)
+                rows.append(row)
         return rows
 
     def delete_channel(self, name: str) -> bool:
@@ -238,8 +252,10 @@ class Admin:
         batch = scripts.Batch()
         for name in names:
             batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
+            batch.command("lrange", keys.history_key(name), 0, -1)
         result: dict[str, Rows[SubscriberInfo]] = {}
-        for name, reply in zip(names, self._run(batch, "subscribers", strict=False)):
+        replies = self._run(batch, "subscribers", strict=False)
+        for name, reply, hist in zip(names, replies[0::2], replies[1::2]):
             if isinstance(reply, RivuletError):
                 if len(names) == 1:
                     raise reply
@@ -251,7 +267,7 @@ class Admin:
                 if len(names) == 1:
                     raise ChannelNotFoundError(name)
                 continue
-            result[name] = _subscriber_rows(name, reply)
+            result[name] = self._judged_rows(name, reply, hist)
         return result
 
     def clients(self, offset: int = 0, limit: int | None = None) -> Rows[ClientInfo]:
@@ -466,6 +482,62 @@ class Admin:
             raise ChannelNotFoundError(channel) from None
         return int(reply[0])
 
+    # -- lag history (SPEC section 8) ---------------------------------------
+
+    def set_history(self, channel: str, interval: float | None = history.DEFAULT_INTERVAL_S,
+                    keep: float = history.DEFAULT_KEEP_S) -> None:
+        """Record a lag snapshot of ``channel`` at most every ``interval``
+        seconds (None: stop recording) and keep them for ``keep`` seconds.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
+        channel = validate_name(channel)
+        mapping = history.settings_mapping(interval, keep)
+        found = self.retry.run(lambda: scripts.SET_HISTORY(
+            self.redis, keys.subscribe_keys(channel),
+            [mapping["interval_ms"], mapping["keep_ms"]]), "set history")
+        if not int(found):
+            raise ChannelNotFoundError(channel)
+
+    def history(self, channel: str, client_id: str | None = None,
+                since_ts: int | None = None) -> Rows[LagSample]:
+        """The recorded snapshots, one row per subscriber per snapshot,
+        oldest first; only ``client_id``'s and those at or after ``since_ts``
+        (ms) when given.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
+        channel = validate_name(channel)
+        if client_id is not None:
+            client_id = validate_name(client_id, "client_id")
+        raw = self._with_existence(channel, "history", "lrange", keys.history_key(channel), 0, -1)
+        rows: Rows[LagSample] = Rows()
+        for snap in history.parse(raw):
+            if since_ts is not None and snap.ts < since_ts:
+                continue
+            for client, index in sorted(snap.indexes.items()):
+                if client_id is None or client == client_id:
+                    rows.append(LagSample(snap.ts, client, index, snap.head_id,
+                                          max(0, snap.head_id - index)))
+        return rows
+
+    def _judged_rows(self, channel: str, reply: list[Any], hist: Any) -> Rows[SubscriberInfo]:
+        snapshots = [] if isinstance(hist, Exception) else history.parse(hist)
+        return _subscriber_rows(channel, reply, snapshots, self.window, self.stop_after)
+
+    def _judge_channel(self, row: ChannelInfo, subs: list[Any], hist: Any) -> ChannelInfo:
+        """``row`` with its status, write rate and history-aware time lag."""
+        snapshots = [] if isinstance(hist, Exception) else history.parse(hist)
+        subscribers = _subscriber_rows(row.name, subs, snapshots, self.window, self.stop_after)
+        now = int(subs[2])
+        heads = history.head_points(snapshots)
+        start = status.baseline(heads, now, self.window)
+        write_rate = status.rate(start.head, row.head_id, start.ts, now) if start else None
+        max_lag_seconds = max((r.lag_seconds for r in subscribers), default=0.0)
+        return dataclasses.replace(
+            row, status=status.worst(r.status for r in subscribers), write_rate=write_rate,
+            max_lag_seconds=max(row.max_lag_seconds, max_lag_seconds) if row.max_lag else 0.0)
+
 
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
     (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
@@ -493,21 +565,32 @@ def _broken_channel(name: str, error: str) -> ChannelInfo:
     return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error)
 
 
-def _subscriber_rows(channel: str, reply: list[Any]) -> Rows[SubscriberInfo]:
+def _subscriber_rows(channel: str, reply: list[Any], snapshots: list[history.Snapshot],
+                     window: float, stop_after: float) -> Rows[SubscriberInfo]:
     head, now = int(reply[1]), int(reply[2])
     rows: Rows[SubscriberInfo] = Rows()
     flat = reply[3:]
-    for i in range(0, len(flat), 5):
-        client, index, pending, oldest_ts, read_ts = flat[i:i + 5]
-        index, pending = int(index), int(pending)
+    for i in range(0, len(flat), 6):
+        client, index, pending, oldest_ts, read_ts, since = flat[i:i + 6]
+        client, index, pending = text(client), int(index), int(pending)
+        lag = max(0, head - index)
+        points = history.points(snapshots, client)
+        judged = status.judge(index=index, head=head, last_read_ts=_none(read_ts),
+                              subscribed_ts=_none(since), points=points, now_ms=now,
+                              window_s=window, stop_after_s=stop_after)
         rows.append(SubscriberInfo(
             channel=channel,
-            client_id=text(client),
+            client_id=client,
             index=index,
-            lag=max(0, head - index),
+            lag=lag,
             pending=pending,
-            lag_seconds=_age_s(now, int(oldest_ts)) if pending else 0.0,
+            lag_seconds=status.lag_seconds(
+                stored_age_s=_age_s(now, int(oldest_ts)) if pending else 0.0, lag=lag,
+                pending=pending, points=points, index=index, now_ms=now),
             last_read_ts=_none(read_ts),
             beyond_head=index > head,
+            status=judged.status,
+            read_rate=judged.read_rate,
+            eta_s=judged.eta_s,
         ))
     return rows
