@@ -77,6 +77,10 @@ def judge(*, index: int, head: int, last_read_ts: int | None, subscribed_ts: int
     first snapshot stands in for it).
     """
     lag = max(0, head - index)
+    if subscribed_ts is not None:
+        # Snapshots from before an unsubscribe and a new subscribe are
+        # another subscription's.
+        points = [p for p in points if p.ts >= subscribed_ts]
     start = baseline(points, now_ms, window_s)
     read_rate = rate(start.index, index, start.ts, now_ms) if start else None
     if index > head:

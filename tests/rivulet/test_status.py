@@ -98,3 +98,9 @@ def test_lag_seconds_survives_pruning_through_history() -> None:
                               now_ms=NOW) == 4.9
     assert status.lag_seconds(stored_age_s=0.0, lag=0, pending=0, points=points, index=20,
                               now_ms=NOW) == 0.0
+
+
+def test_snapshots_before_a_resubscribe_do_not_count() -> None:
+    # Stuck at 4 for ages, then unsubscribed and subscribed again 1 s ago.
+    points = series((9_000, 4, 9), (3_000, 4, 9), (500, 9, 12))
+    assert judged(9, 12, points, subscribed_ts=NOW - 1_000).status == "behind"
