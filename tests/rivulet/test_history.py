@@ -235,3 +235,48 @@ def test_memory_per_subscriber_hour(real_redis: Any) -> None:
     assert used / len(clients) <= 18 * 1024
     for client in clients:
         client.close()
+
+
+@pytest.mark.slow
+def test_the_demo_shows_every_status_within_a_minute(redis_server: RedisServer) -> None:
+    from dashboard import demo
+
+    redis_server.client().flushall()
+    running = demo.Demo(redis_server.url)
+    running.start()
+    admin = rivulet.Admin(redis_server.url, window=demo.DEMO_WINDOW_S,
+                          stop_after=demo.DEMO_STOP_AFTER_S)
+    wanted = {"caught up", "catching up", "behind", "beyond head", "falling behind", "stalled",
+              "stopped"}
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    try:
+        while not wanted <= seen and time.monotonic() < deadline:
+            rows = admin.subscribers_many(demo.CHANNELS)
+            seen |= {row.status for found in rows.values() for row in found}
+            time.sleep(0.5)  # polling what an operator would see
+    finally:
+        running.stop()
+        admin.close()
+    assert seen >= wanted, wanted - seen
+
+
+METRICS = {"rivulet_subscriber_status", "rivulet_subscriber_read_rate",
+           "rivulet_channel_write_rate", "rivulet_subscriber_eta_seconds",
+           "rivulet_channel_messages", "rivulet_channel_head_id", "rivulet_channel_subscribers",
+           "rivulet_subscriber_lag_messages", "rivulet_subscriber_lag_seconds"}
+
+
+def test_shipped_alerts_and_dashboard_use_only_our_metric_names() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    contrib = Path(__file__).parents[2] / "contrib"
+    alerts = (contrib / "prometheus" / "rivulet-alerts.yml").read_text(encoding="utf-8")
+    board = json.loads((contrib / "grafana" / "rivulet-dashboard.json").read_text("utf-8"))
+    exprs = " ".join(t["expr"] for p in board["panels"] for t in p["targets"])
+    for source in (alerts, exprs):
+        used = set(re.findall(r"\brivulet_[a-z_]+", source))
+        assert used and used <= METRICS, used - METRICS
+    assert "rivulet_subscriber_status" in exprs and "expr:" in alerts
