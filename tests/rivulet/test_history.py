@@ -58,7 +58,7 @@ def test_every_state_from_real_clients(backend: Any, make_client: MakeClient) ->
         reads.append((time.monotonic(), faller.subscribe("ch")["ch"]))
         assert stuck.read(message_limit=1)  # the same message again: never committed
         time.sleep(0.05)  # pacing the load, not waiting for an event
-    newcomer = make_client("newcomer", channel_ids="ch")
+    make_client("newcomer", channel_ids="ch")
     ids = writer.write("ch", "one more")
     heads.append((time.monotonic(), ids[-1]))
     caught.read()
@@ -173,7 +173,7 @@ def test_history_is_gone_with_the_channel(backend: Any, make_client: MakeClient)
 
 
 def test_time_lag_survives_pruning(backend: Any, make_client: MakeClient) -> None:
-    slow = make_client("slow", channel_ids="ch")
+    make_client("slow", channel_ids="ch")
     writer = make_client("w", channel_ids="ch")
     admin = admin_for(backend)
     admin.set_history("ch", interval=0.05, keep=60)

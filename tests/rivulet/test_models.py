@@ -6,8 +6,6 @@ import dataclasses
 import html
 import re
 
-import pytest
-
 from rivulet import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 
 
