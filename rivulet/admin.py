@@ -187,7 +187,7 @@ class Admin:
             else:
                 # The script's 15th value names members reads skip ("" if none).
                 row = _channel_info(name, reply[:14], text(reply[14]) or None)
-                if not isinstance(subs, Exception) and not isinstance(hist, Exception):
+                if not isinstance(subs, Exception) and int(subs[0]):
                     row = self._judge_channel(row, subs, hist)
                 rows.append(row)
         return rows

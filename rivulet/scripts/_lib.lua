@@ -217,6 +217,6 @@ local function record_history(id_key, sub_key, hist_key, cfg_key)
     lines[#lines + 1] = int(shown_id(score_of(rows[i + 1]))) .. '\t' .. rows[i]
   end
   if failed(redis.pcall('RPUSH', hist_key, table.concat(lines, '\n'))) then return end
-  redis.pcall('LTRIM', hist_key, -(math.floor(keep / interval) + 1), -1)
+  redis.pcall('LTRIM', hist_key, -(math.max(0, math.floor(keep / interval)) + 1), -1)
   redis.pcall('HSET', cfg_key, 'last', now)
 end

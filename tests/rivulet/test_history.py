@@ -280,3 +280,22 @@ def test_shipped_alerts_and_dashboard_use_only_our_metric_names() -> None:
         used = set(re.findall(r"\brivulet_[a-z_]+", source))
         assert used and used <= METRICS, used - METRICS
     assert "rivulet_subscriber_status" in exprs and "expr:" in alerts
+
+
+def test_broken_history_keys_cost_nothing_but_history(backend: Any,
+                                                      make_client: MakeClient) -> None:
+    # Written around the library: the wrong types under both history keys.
+    backend.set(keys.history_key("ch"), "junk")
+    backend.rpush(keys.history_settings_key("ch"), "junk")
+    writer = make_client("w", channel_ids="ch")
+    reader = make_client("r", channel_ids="ch", auto_commit=False)
+    assert writer.write("ch", ["a", "b"]) == [1, 2]
+    inbox = reader.read()
+    assert reader.commit(inbox) == {"ch": 2}
+    admin = admin_for(backend)
+    assert {r.client_id: r.status for r in admin.subscribers("ch")} == {
+        "w": "behind", "r": "caught up"}
+    assert admin.channel("ch").status == "behind"
+    with pytest.raises(rivulet.RivuletError, match="WRONGTYPE"):
+        admin.history("ch")
+    assert backend.get(keys.history_key("ch")) in (b"junk", "junk")
