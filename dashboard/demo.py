@@ -115,8 +115,9 @@ STOPPED = "demo crashed consumer"
 NEWCOMER = "demo newcomer"
 #: A stale index planted beyond QUIET's head: "beyond head".
 BEYOND = "demo restored replica"
-#: Backlog the replayer starts behind: enough to catch up on for minutes.
-BACKLOG = 3000
+#: Backlog the replayer starts behind: at 20 messages/s net, five minutes of
+#: "catching up", longer than the default 120 s window.
+BACKLOG = 6000
 
 
 class Demo:
