@@ -299,3 +299,30 @@ def test_broken_history_keys_cost_nothing_but_history(backend: Any,
     with pytest.raises(rivulet.RivuletError, match="WRONGTYPE"):
         admin.history("ch")
     assert backend.get(keys.history_key("ch")) in (b"junk", "junk")
+
+
+def test_recording_costs_one_command_except_once_per_interval(real_redis: Any) -> None:
+    writer = rivulet.Client(redis=real_redis, client_id="w", channel_ids="ch")
+    reader = rivulet.Client(redis=real_redis, client_id="r", channel_ids="ch",
+                            auto_commit=False)
+    rivulet.Admin(real_redis).set_history("ch", interval=3600, keep=7200)
+    writer.write("ch", "due")  # the first call after set_history records
+
+    def calls() -> dict[str, int]:
+        stats = real_redis.info("commandstats")
+        return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+                for name in ("hmget", "rpush", "ltrim", "zrange", "hset")}
+
+    before = calls()
+    for _ in range(10):
+        writer.write("ch", "x")
+        reader.commit(reader.read())
+    after = calls()
+    delta = {name: after[name] - before[name] for name in after}
+    # write.lua HMGETs its meta hash anyway: one more per write, one per read
+    # and per commit, and no snapshot (RPUSH, LTRIM, its ZRANGE) in between.
+    assert delta["hmget"] == 10 * (2 + 1 + 1)
+    assert (delta["rpush"], delta["ltrim"]) == (0, 0)
+    assert real_redis.llen(keys.history_key("ch")) == 1
+    writer.close()
+    reader.close()
