@@ -7,7 +7,6 @@ Reads never write.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import logging
 import math
@@ -16,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import history, keys, scripts, status
+from . import history, keys, lag_rows, scripts
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
 from .exceptions import (
@@ -188,7 +187,7 @@ class Admin:
                 # The script's 15th value names members reads skip ("" if none).
                 row = _channel_info(name, reply[:14], text(reply[14]) or None)
                 if not isinstance(subs, Exception) and int(subs[0]):
-                    row = self._judge_channel(row, subs, hist)
+                    row = lag_rows.judged_channel(row, subs, hist, self.window, self.stop_after)
                 rows.append(row)
         return rows
 
@@ -267,7 +266,8 @@ class Admin:
                 if len(names) == 1:
                     raise ChannelNotFoundError(name)
                 continue
-            result[name] = self._judged_rows(name, reply, hist)
+            result[name] = lag_rows.subscriber_rows(name, reply, hist, self.window,
+                                                   self.stop_after)
         return result
 
     def clients(self, offset: int = 0, limit: int | None = None) -> Rows[ClientInfo]:
@@ -508,6 +508,7 @@ class Admin:
         :raises ChannelNotFoundError: no such channel.
         """
         channel = validate_name(channel)
+        since_ts = _non_negative("since_ts", since_ts)
         if client_id is not None:
             client_id = validate_name(client_id, "client_id")
         raw = self._with_existence(channel, "history", "lrange", keys.history_key(channel), 0, -1)
@@ -520,23 +521,6 @@ class Admin:
                     rows.append(LagSample(snap.ts, client, index, snap.head_id,
                                           max(0, snap.head_id - index)))
         return rows
-
-    def _judged_rows(self, channel: str, reply: list[Any], hist: Any) -> Rows[SubscriberInfo]:
-        snapshots = [] if isinstance(hist, Exception) else history.parse(hist)
-        return _subscriber_rows(channel, reply, snapshots, self.window, self.stop_after)
-
-    def _judge_channel(self, row: ChannelInfo, subs: list[Any], hist: Any) -> ChannelInfo:
-        """``row`` with its status, write rate and history-aware time lag."""
-        snapshots = [] if isinstance(hist, Exception) else history.parse(hist)
-        subscribers = _subscriber_rows(row.name, subs, snapshots, self.window, self.stop_after)
-        now = int(subs[2])
-        heads = history.head_points(snapshots)
-        start = status.baseline(heads, now, self.window)
-        write_rate = status.rate(start.head, row.head_id, start.ts, now) if start else None
-        max_lag_seconds = max((r.lag_seconds for r in subscribers), default=0.0)
-        return dataclasses.replace(
-            row, status=status.worst(r.status for r in subscribers), write_rate=write_rate,
-            max_lag_seconds=max(row.max_lag_seconds, max_lag_seconds) if row.max_lag else 0.0)
 
 
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
@@ -563,34 +547,3 @@ def _channel_info(name: str, r: list[Any], problem: str | None = None) -> Channe
 
 def _broken_channel(name: str, error: str) -> ChannelInfo:
     return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error)
-
-
-def _subscriber_rows(channel: str, reply: list[Any], snapshots: list[history.Snapshot],
-                     window: float, stop_after: float) -> Rows[SubscriberInfo]:
-    head, now = int(reply[1]), int(reply[2])
-    rows: Rows[SubscriberInfo] = Rows()
-    flat = reply[3:]
-    for i in range(0, len(flat), 6):
-        client, index, pending, oldest_ts, read_ts, since = flat[i:i + 6]
-        client, index, pending = text(client), int(index), int(pending)
-        lag = max(0, head - index)
-        points = history.points(snapshots, client)
-        judged = status.judge(index=index, head=head, last_read_ts=_none(read_ts),
-                              subscribed_ts=_none(since), points=points, now_ms=now,
-                              window_s=window, stop_after_s=stop_after)
-        rows.append(SubscriberInfo(
-            channel=channel,
-            client_id=client,
-            index=index,
-            lag=lag,
-            pending=pending,
-            lag_seconds=status.lag_seconds(
-                stored_age_s=_age_s(now, int(oldest_ts)) if pending else 0.0, lag=lag,
-                pending=pending, points=points, index=index, now_ms=now),
-            last_read_ts=_none(read_ts),
-            beyond_head=index > head,
-            status=judged.status,
-            read_rate=judged.read_rate,
-            eta_s=judged.eta_s,
-        ))
-    return rows

@@ -156,6 +156,10 @@ def test_set_history_refuses_bad_settings_and_unknown_channels(backend: Any,
         admin.set_history("nowhere", interval=1)
     with pytest.raises(rivulet.ChannelNotFoundError):
         admin.history("nowhere")
+    with pytest.raises(TypeError):
+        admin.history("ch", since_ts="yesterday")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        admin.history("ch", since_ts=-1)
     assert not backend.exists(keys.history_settings_key("nowhere"))
 
 
