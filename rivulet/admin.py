@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import keys, lagscan, scripts
+from . import history, keys, lag_rows, lagscan, scripts
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
 from .exceptions import (
@@ -26,7 +26,7 @@ from .exceptions import (
     RivuletError,
     TimeoutError,
 )
-from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .names import validate_name
 from .retry import RetryPolicy
 from .urls import redis_from_url
@@ -63,12 +63,16 @@ class Admin:
     """Management API over one Redis (or Redis Cluster).
 
     ``Admin(url)`` connects like :func:`rivulet.connect`; ``Admin(redis)``
-    takes a ready redis-py (or fakeredis) client.
+    takes a ready redis-py (or fakeredis) client. Statuses and rates are
+    judged over the last ``window`` seconds of history; a subscriber that
+    has not read or committed for ``stop_after`` seconds is ``stopped``.
     """
 
     def __init__(self, redis_url_or_client: Any = None, *, retry: RetryPolicy | None = None,
-                 **redis_args: Any) -> None:
+                 window: float = 120, stop_after: float = 60, **redis_args: Any) -> None:
         self.retry = retry or RetryPolicy()
+        self.window = _non_negative("window", window, float)
+        self.stop_after = _non_negative("stop_after", stop_after, float)
         if redis_url_or_client is None or isinstance(redis_url_or_client, str):
             self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
             self._owns_redis = True
@@ -167,11 +171,17 @@ class Admin:
         for name in names:
             try:
                 batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:5], [])
+                # Status and rates need the subscribers and history: same pipeline.
+                batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
+                batch.command("lrange", keys.history_key(name), 0, -1)
             except InvalidNameError as error:
                 # Registered around the library: report it, send nothing for it.
                 batch.constant(error)
+                batch.constant(error)
+                batch.constant(error)
         rows: Rows[ChannelInfo] = Rows()
-        for name, reply in zip(names, self._run(batch, "channel info", strict=False)):
+        results = self._run(batch, "channel info", strict=False)
+        for name, reply, subs, hist in zip(names, results[0::3], results[1::3], results[2::3]):
             if isinstance(reply, InvalidNameError):
                 rows.append(_broken_channel(name, str(reply)))
                 continue
@@ -182,7 +192,10 @@ class Admin:
                     raise ChannelNotFoundError(name)
             else:
                 # The script's 15th value names members reads skip ("" if none).
-                rows.append(_channel_info(name, reply[:14], text(reply[14]) or None))
+                row = _channel_info(name, reply[:14], text(reply[14]) or None)
+                if not isinstance(subs, Exception) and int(subs[0]):
+                    row = lag_rows.judged_channel(row, subs, hist, self.window, self.stop_after)
+                rows.append(row)
         return rows
 
     def delete_channel(self, name: str) -> bool:
@@ -245,8 +258,10 @@ class Admin:
         batch = scripts.Batch()
         for name in names:
             batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
+            batch.command("lrange", keys.history_key(name), 0, -1)
         result: dict[str, Rows[SubscriberInfo]] = {}
-        for name, reply in zip(names, self._run(batch, "subscribers", strict=False)):
+        replies = self._run(batch, "subscribers", strict=False)
+        for name, reply, hist in zip(names, replies[0::2], replies[1::2]):
             if isinstance(reply, RivuletError):
                 if len(names) == 1:
                     raise reply
@@ -258,7 +273,8 @@ class Admin:
                 if len(names) == 1:
                     raise ChannelNotFoundError(name)
                 continue
-            result[name] = _subscriber_rows(name, reply)
+            result[name] = lag_rows.subscriber_rows(name, reply, hist, self.window,
+                                                   self.stop_after)
         return result
 
     def clients(self, offset: int = 0, limit: int | None = None) -> Rows[ClientInfo]:
@@ -473,6 +489,46 @@ class Admin:
             raise ChannelNotFoundError(channel) from None
         return int(reply[0])
 
+    # -- lag history (SPEC section 8) ---------------------------------------
+
+    def set_history(self, channel: str, interval: float | None = history.DEFAULT_INTERVAL_S,
+                    keep: float = history.DEFAULT_KEEP_S) -> None:
+        """Record a lag snapshot of ``channel`` at most every ``interval``
+        seconds (None: stop recording) and keep them for ``keep`` seconds.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
+        channel = validate_name(channel)
+        mapping = history.settings_mapping(interval, keep)
+        found = self.retry.run(lambda: scripts.SET_HISTORY(
+            self.redis, keys.subscribe_keys(channel),
+            [mapping["interval_ms"], mapping["keep_ms"]]), "set history")
+        if not int(found):
+            raise ChannelNotFoundError(channel)
+
+    def history(self, channel: str, client_id: str | None = None,
+                since_ts: int | None = None) -> Rows[LagSample]:
+        """The recorded snapshots, one row per subscriber per snapshot,
+        oldest first; only ``client_id``'s and those at or after ``since_ts``
+        (ms) when given.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
+        channel = validate_name(channel)
+        since_ts = _non_negative("since_ts", since_ts)
+        if client_id is not None:
+            client_id = validate_name(client_id, "client_id")
+        raw = self._with_existence(channel, "history", "lrange", keys.history_key(channel), 0, -1)
+        rows: Rows[LagSample] = Rows()
+        for snap in history.parse(raw):
+            if since_ts is not None and snap.ts < since_ts:
+                continue
+            for client, index in sorted(snap.indexes.items()):
+                if client_id is None or client == client_id:
+                    rows.append(LagSample(snap.ts, client, index, snap.head_id,
+                                          max(0, snap.head_id - index)))
+        return rows
+
 
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
     (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
@@ -498,23 +554,3 @@ def _channel_info(name: str, r: list[Any], problem: str | None = None) -> Channe
 
 def _broken_channel(name: str, error: str) -> ChannelInfo:
     return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error)
-
-
-def _subscriber_rows(channel: str, reply: list[Any]) -> Rows[SubscriberInfo]:
-    head, now = int(reply[1]), int(reply[2])
-    rows: Rows[SubscriberInfo] = Rows()
-    flat = reply[3:]
-    for i in range(0, len(flat), 5):
-        client, index, pending, oldest_ts, read_ts = flat[i:i + 5]
-        index, pending = int(index), int(pending)
-        rows.append(SubscriberInfo(
-            channel=channel,
-            client_id=text(client),
-            index=index,
-            lag=max(0, head - index),
-            pending=pending,
-            lag_seconds=_age_s(now, int(oldest_ts)) if pending else 0.0,
-            last_read_ts=_none(read_ts),
-            beyond_head=index > head,
-        ))
-    return rows

@@ -192,7 +192,7 @@ class Client:
         batch = scripts.Batch()
         for channel in channels:
             batch.script(
-                scripts.SUBSCRIBE, keys.channel_keys(channel)[:3], [self.client_id, policy.value]
+                scripts.SUBSCRIBE, keys.subscribe_keys(channel), [self.client_id, policy.value]
             )
         batch.command("zadd", keys.CHANNELS, {c: 0 for c in channels})
         batch.command("zadd", keys.CLIENTS, {self.client_id: 0})
@@ -524,7 +524,7 @@ def write_call(
     script falls back to PUBLISH where SPUBLISH is missing, so the default
     is right everywhere, only slower on Redis 6.2.
     """
-    return (keys.channel_keys(channel)[:4],
+    return (keys.write_keys(channel),
             [mode, writer, json_literal(src), token, keys.wake_channel(channel), publish,
              *encoded])
 

@@ -24,7 +24,7 @@ from .output import ago, duration, emit_json, number, safe, table
 
 
 def _subscriber_dict(row: SubscriberInfo, at_ms: int) -> dict[str, Any]:
-    return {**row.to_dict(), "pruned_unread": row.pruned_unread, "status": row.status(at_ms)}
+    return {**row.to_dict(), "pruned_unread": row.pruned_unread, "status": row.status}
 
 
 def _every_subscriber(admin: Admin) -> tuple[list[SubscriberInfo], int]:
@@ -68,7 +68,7 @@ def lag(channel: str | None, as_json: bool, redis_url: str) -> None:
     body = [
         [safe(r.channel), safe(r.client_id), number(r.index), number(r.lag), number(r.pending),
          number(r.pruned_unread), duration(r.lag_seconds) if r.pending else "-",
-         ago(r.last_read_ts, now), r.status(now)]
+         ago(r.last_read_ts, now), r.status]
         for r in rows
     ]
     headers = ["CHANNEL", "CLIENT", "INDEX", "LAG", "PENDING", "PRUNED UNREAD", "LAG TIME",

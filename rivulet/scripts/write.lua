@@ -6,6 +6,8 @@
 -- KEYS[4] rvl:meta:{C}     hash: last_write_ts, max_messages, max_age_ms, and
 --                          w:<writer> -> "<token> <first id> ..." of its last
 --                          RECENT_TOKENS writes, newest first
+-- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
+-- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
 -- ARGV[1] mode: "sub" (writer must be subscribed), "exists" (channel must
 --         exist) or "create"
 -- ARGV[2] writer's id (checked in "sub" mode; names its last-write field)
@@ -118,5 +120,6 @@ if meta[2] or meta[3] then
   apply_caps(msg_key, tonumber(meta[2]), tonumber(meta[3]), now)
 end
 
+record_history(id_key, sub_key, KEYS[5], KEYS[6])
 wake_readers(publish, wake, last)
 return {first, count, 0}

@@ -95,7 +95,7 @@ def test_lag_changes_without_a_reload(
     page.evaluate("window.notReloaded = true")
     channel.write(HOSTILE, [f"m{i}" for i in range(5)])
     expect(lag).to_have_text("7")
-    expect(page.locator('tr[data-client="slow <reader>"] .badge')).to_have_text("stalled")
+    expect(page.locator('tr[data-client="slow <reader>"] .badge')).to_have_text("behind")
     # The new messages appear in the live message list too.
     expect(page.locator("tr[data-id='7']")).to_be_visible()
     slow = make_real_client("slow <reader>")

@@ -186,13 +186,14 @@ def test_lag_of_one_channel_shows_messages_pruned_unread(run: Run, orders: None)
     assert header.split() == ["CLIENT", "INDEX", "LAG", "PENDING", "PRUNED", "UNREAD", "LAG",
                               "TIME", "LAST", "READ", "STATUS"]
     slow = next(r for r in rows if r.startswith("slow"))
-    assert re.match(r"slow +0 +4 +3 +1 +\d+\.\ds +never +stalled$", slow)
+    # Just subscribed, never read: not judged yet (SPEC 8), never "stopped".
+    assert re.match(r"slow +0 +4 +3 +1 +\d+\.\ds +never +behind$", slow)
     rows_json = json.loads(run("lag", "orders", "--json").stdout)["subscribers"]
     by_client = {r["client_id"]: r for r in rows_json}
     assert by_client["slow"] | {"lag_seconds": 0} == {
         "channel": "orders", "client_id": "slow", "index": 0, "lag": 4, "pending": 3,
         "lag_seconds": 0, "last_read_ts": None, "beyond_head": False, "pruned_unread": 1,
-        "status": "stalled",
+        "status": "behind", "read_rate": None, "eta_s": None,
     }
     assert by_client["fast"]["status"] == "caught up"
     assert isinstance(by_client["fast"]["last_read_ts"], int)
@@ -212,7 +213,7 @@ def test_lag_of_every_channel_in_one_batch(run: Run, orders: None,
         (HOSTILE, "w", 1), ("orders", "slow", 4), ("orders", "fast", 0)]
     table = run("lag").stdout
     assert table.splitlines()[0].startswith("CHANNEL  ")
-    assert HOSTILE in table and "stalled" in table
+    assert HOSTILE in table and "behind" in table
 
 
 def test_lag_without_subscribers_and_of_unknown_channel(run: Run) -> None:

@@ -6,8 +6,6 @@ import dataclasses
 import html
 import re
 
-import pytest
-
 from rivulet import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 
 
@@ -25,40 +23,14 @@ def channel(name: str = "ch", **changes: object) -> ChannelInfo:
     return dataclasses.replace(row, **changes)
 
 
-# -- SubscriberInfo.status (SPEC 5: caught up / behind / stalled / beyond head) ----
+# -- SubscriberInfo.status is a field (its rules: test_status.py) -------------
 
 
-def test_caught_up_when_lag_is_zero() -> None:
-    assert subscriber(lag=0, last_read_ts=None).status(at_ms=10**9) == "caught up"
-    assert subscriber(lag=0, last_read_ts=0).status(at_ms=10**9) == "caught up"
-
-
-@pytest.mark.parametrize("since_read_ms", [0, 1, 30_000, 59_999])
-def test_behind_when_read_within_sixty_seconds(since_read_ms: int) -> None:
-    row = subscriber(lag=3, last_read_ts=1_000_000)
-    assert row.status(at_ms=1_000_000 + since_read_ms) == "behind"
-
-
-@pytest.mark.parametrize("since_read_ms", [60_000, 60_001, 3_600_000])
-def test_stalled_from_exactly_sixty_seconds(since_read_ms: int) -> None:
-    row = subscriber(lag=3, last_read_ts=1_000_000)
-    assert row.status(at_ms=1_000_000 + since_read_ms) == "stalled"
-
-
-def test_stalled_when_never_read() -> None:
-    assert subscriber(lag=1, last_read_ts=None).status(at_ms=0) == "stalled"
-
-
-def test_beyond_head_wins() -> None:
-    assert subscriber(lag=0, beyond_head=True).status(at_ms=0) == "beyond head"
-    assert subscriber(lag=0, last_read_ts=5, beyond_head=True).status(at_ms=5) == "beyond head"
-
-
-def test_status_defaults_to_now() -> None:
-    # A read stamped far in the future is "within 60 s" of now; one at the
-    # epoch is not.
-    assert subscriber(lag=1, last_read_ts=2**62).status() == "behind"
-    assert subscriber(lag=1, last_read_ts=0).status() == "stalled"
+def test_status_is_a_field_with_a_json_key() -> None:
+    row = dataclasses.replace(subscriber(lag=1), status="stalled", read_rate=0.0)
+    assert row.status == "stalled"
+    assert row.to_dict()["status"] == "stalled"
+    assert (row.to_dict()["read_rate"], row.to_dict()["eta_s"]) == (0.0, None)
 
 
 def test_pruned_unread_is_lag_minus_pending() -> None:
