@@ -31,6 +31,7 @@ from . import (
     overview,
     security,
     status,
+    wrapping,
 )
 from .forms import DashboardRequest
 from .rawpath import RawPathMiddleware, SegmentConverter
@@ -117,6 +118,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     formatting.init_app(app)
     status.init_app(app)
+    wrapping.init_app(app)
     listing.init_app(app)
     for module in (overview, channel, clients, client, api, metrics, health):
         app.register_blueprint(module.bp)

@@ -50,8 +50,8 @@ def channels() -> Response:
 
     # Every channel by default: identical listings asked at once share one reading.
     flight: SingleFlight[str] = current_app.extensions[FLIGHT_KEY]
-    return Response(flight.run((query, offset, limit, sort, order, problems), body),
-                    mimetype="application/json")
+    view = () if (sort, order, problems) == ("name", "asc", False) else (sort, order, problems)
+    return Response(flight.run((query, offset, limit, *view), body), mimetype="application/json")
 
 
 @bp.get("/channels/<seg:name>")
