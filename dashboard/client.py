@@ -9,6 +9,7 @@ messages, so that asks for the channel's name, as delete does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -16,7 +17,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from rivulet.exceptions import ChannelNotFoundError, InvalidNameError, NotSubscribedError
-from rivulet.models import now_ms
+from rivulet.models import SubscriberInfo, now_ms
 from rivulet.names import validate_name
 
 from .backend import admin
@@ -27,20 +28,29 @@ from .status import subscriber_status, worst
 bp = Blueprint("client", __name__, url_prefix="/clients")
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """One of the client's channels: its row there, its status, and whether it
+    is that channel's last reader (removing it would delete the channel)."""
+
+    sub: SubscriberInfo
+    status: str
+    last: bool
+
+
 def client_context(client_id: str) -> dict[str, Any]:
-    """The client's rows, each with its status and whether it is the channel's last reader."""
+    """The client's subscriptions, by channel."""
     validate_name(client_id, "client id")
     at = now_ms()
     rows = []
-    for channel, subscribers in admin().client_subscribers(client_id).items():
+    for subscribers in admin().client_subscribers(client_id).values():
         own = next(s for s in subscribers if s.client_id == client_id)
-        rows.append({"sub": own, "status": subscriber_status(own, at),
-                     "last": len(subscribers) == 1})
+        rows.append(Subscription(own, subscriber_status(own, at), len(subscribers) == 1))
     return {
         "client_id": client_id,
         "rows": rows,
-        "status": worst(r["status"] for r in rows),
-        "last_channels": [r["sub"].channel for r in rows if r["last"]],
+        "status": worst(r.status for r in rows),
+        "last_channels": [r.sub.channel for r in rows if r.last],
         "at_ms": at,
     }
 

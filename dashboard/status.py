@@ -71,7 +71,8 @@ def status_class(status: str) -> str:
 def row_id(prefix: str, name: str) -> str:
     """A stable, attribute-safe element id for a row named by any string: the
     live refresh morphs rows by id, and names may hold spaces or quotes."""
-    return f"{prefix}-{hashlib.blake2s(name.encode('utf-8', 'surrogatepass'), digest_size=8).hexdigest()}"
+    digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=8)
+    return f"{prefix}-{digest.hexdigest()}"
 
 
 def init_app(app: Flask) -> None:

@@ -15,6 +15,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 _AFTER = re.compile(r"([/.:_\-@|,;=&]+)")
+WBR = Markup("<wbr>")
 
 
 def breakable(name: str) -> Markup:
@@ -22,7 +23,7 @@ def breakable(name: str) -> Markup:
     # Split first, escape each piece: "&" and ";" must not break an entity.
     pieces = _AFTER.split(str(name))
     return Markup("").join(
-        Markup(f"{escape(p)}<wbr>") if i % 2 else escape(p) for i, p in enumerate(pieces))
+        escape(p) + WBR if i % 2 else escape(p) for i, p in enumerate(pieces))
 
 
 def init_app(app: Flask) -> None:

@@ -3,6 +3,7 @@ click, and the 390 px layout keeping lag and status on screen."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -133,7 +134,7 @@ def test_390px_shows_lag_and_status_without_scrolling_sideways(
             }""")
             assert len(lines) > 1 and "".join(lines) == LONG, lines
             # Never between two letters or digits: a separator sits at every break.
-            assert all(a[-1] in "/-" or b[0] in "/-" for a, b in zip(lines, lines[1:])), lines
+            assert all(a[-1] in "/-" or b[0] in "/-" for a, b in itertools.pairwise(lines)), lines
     finally:
         ctx.close()
     assert problems == [], problems
