@@ -21,13 +21,17 @@ from . import (
     api,
     backend,
     channel,
+    client,
     clients,
     errors,
     formatting,
     health,
+    listing,
     metrics,
     overview,
     security,
+    status,
+    wrapping,
 )
 from .forms import DashboardRequest
 from .rawpath import RawPathMiddleware, SegmentConverter
@@ -113,7 +117,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     formatting.init_app(app)
-    for module in (overview, channel, clients, api, metrics, health):
+    status.init_app(app)
+    wrapping.init_app(app)
+    listing.init_app(app)
+    for module in (overview, channel, clients, client, api, metrics, health):
         app.register_blueprint(module.bp)
 
     @app.context_processor

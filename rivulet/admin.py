@@ -529,6 +529,37 @@ class Admin:
                                           max(0, snap.head_id - index)))
         return rows
 
+    # -- one client (the dashboard's client page) ----------------------------
+
+    def client_subscribers(self, client_id: str) -> dict[str, Rows[SubscriberInfo]]:
+        """Every subscriber of each channel ``client_id`` reads, by channel
+        (sorted): the client's own rows, and whether it is any channel's last
+        reader. Two round trips: its index mirror, then one pipeline."""
+        client_id = validate_name(client_id, "client id")
+        raw = self._call(lambda: self.redis.zrange(keys.index_key(client_id), 0, -1),
+                         "client channels")
+        found = self.subscribers_many(sorted(text(c) for c in raw))
+        return {name: rows for name, rows in sorted(found.items())
+                if any(s.client_id == client_id for s in rows)}
+
+    def client(self, client_id: str) -> Rows[SubscriberInfo]:
+        """``client_id``'s subscriptions, one row per channel it reads, by channel."""
+        return Rows(s for rows in self.client_subscribers(client_id).values()
+                    for s in rows if s.client_id == client_id)
+
+    def remove_client(self, client_id: str) -> list[str]:
+        """Unsubscribe ``client_id`` from every channel it reads; returns those
+        channels. One script per channel (each lives in its own hash slot);
+        a channel whose last subscriber this was is deleted, as unsubscribe does."""
+        left = []
+        for subscription in self.client(client_id):
+            try:
+                if self.remove_subscriber(subscription.channel, client_id):
+                    left.append(subscription.channel)
+            except ChannelNotFoundError:
+                continue  # deleted meanwhile: nothing left to leave
+        return left
+
 
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
     (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,

@@ -17,6 +17,8 @@
   var status = document.getElementById("live-status");
   var timer = null;
   var running = false;
+  // The login page renders no live control (and nothing live to refresh).
+  if (!control || !select || !pauseButton) { return; }
 
   function stored(key) {
     try { return window.localStorage.getItem(key); } catch (e) { return null; }
