@@ -64,6 +64,8 @@ def channels(make_real_client: Callable[..., rivulet.Client], real_redis: Any) -
         if not lag:
             reader.read()
     real_redis.zadd(keys.read_key(LONG), {f"reader {LONG[:8]}": now_ms() - 600_000})
+    # ...and subscribed as long ago: past its first stop_after, so it is stopped.
+    real_redis.hset(keys.history_settings_key(LONG), f"s:reader {LONG[:8]}", now_ms() - 600_000)
     # zz's reader read just now: behind, not a problem.
     real_redis.zadd(keys.read_key("zz"), {"reader zz": now_ms()})
 

@@ -47,6 +47,7 @@ def setup(make_client: Callable[..., rivulet.Client], store: Any) -> dict[str, r
     fast.read()
     # ... then goes quiet with two messages left in jobs.
     store.zadd(keys.read_key("jobs"), {"slow": now_ms() - 600_000})
+    store.hset(keys.history_settings_key("jobs"), "s:slow", now_ms() - 600_000)
     alone.write("solo", ["s1"])
     alone.read()
     return {"fast": fast, "slow": slow, "alone": alone}

@@ -48,6 +48,8 @@ def gone_quiet(store: Any, channel: str, client_id: str) -> None:
     """Make ``client_id`` look like a reader that last read ten minutes ago:
     with lag left, that is ``stalled`` (or ``stopped`` once the library tells them apart)."""
     store.zadd(keys.read_key(channel), {client_id: now_ms() - 600_000})
+    # ...and subscribed as long ago: past the grace a new subscriber gets.
+    store.hset(keys.history_settings_key(channel), f"s:{client_id}", now_ms() - 600_000)
 
 
 @pytest.fixture
