@@ -3,11 +3,13 @@ POST, 303 back, a flash message on the page it lands on."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 from markupsafe import escape
 
 import rivulet
@@ -26,15 +28,25 @@ class Form:
         self.page = f"/channels/{seg(name)}"
         self.token = csrf_token(client, self.page)
 
+    def submit(self, route: str, **fields: str) -> TestResponse:
+        """Submit; return the response as it came (a page, or a 303)."""
+        return self.client.post(f"{self.page}/{route}", data=dict(fields, csrf_token=self.token))
+
     def post(self, route: str, **fields: str) -> tuple[str, str]:
-        """Submit; return (where the 303 went, the text of the page there)."""
-        response = self.client.post(
-            f"{self.page}/{route}", data=dict(fields, csrf_token=self.token)
-        )
+        """Submit; return (where the 303 went, without its #anchor, the text of the page there)."""
+        response = self.submit(route, **fields)
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
         location = response.headers["Location"]
         landed = self.client.get(location).get_data(as_text=True)
-        return location, landed
+        return location.split("#")[0], landed
+
+    def prune(self, **fields: str) -> tuple[str, str]:
+        """Preview a prune, then confirm it with the preview's own form."""
+        preview = self.submit("prune", **fields)
+        assert preview.status_code == 200, preview.get_data(as_text=True)[:500]
+        upto = re.search(r'name="upto_id" value="(\d+)"', preview.get_data(as_text=True))
+        assert upto, "the preview has no confirm form"
+        return self.post("prune/confirm", upto_id=upto.group(1))
 
 
 @pytest.fixture
@@ -102,22 +114,26 @@ def test_prune(
     # back: ids 1..3 are then consumed but still stored.
     store.zadd("rvl:channel:{" + NAME + "}", {"reader": 3})
     removed = 5 - len(left)
-    _, page = Form(client).post("prune", **fields)
-    assert flash_ok(page, f"Pruned {removed} message{'s' if removed != 1 else ''}.")
+    if removed == 0:
+        _, page = Form(client).post("prune", **fields)
+        assert flash_ok(page, "Nothing to prune")
+    else:
+        _, page = Form(client).prune(**fields)
+        assert flash_ok(page, f"Pruned {removed} message{'s' if removed != 1 else ''}")
     assert [m["id"] for m in admin.messages(NAME, newest_first=False)] == left
 
 
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({}, "prune needs"),
-        ({"upto_id": "", "older_than": " ", "keep_last": ""}, "prune needs"),
-        ({"upto_id": "two"}, "upto_id must be a whole number"),
-        ({"upto_id": "-1"}, "upto_id must be 0 or more"),
-        ({"older_than": "soon"}, "older_than must be a number of seconds"),
+        ({}, "prune needs at least one"),
+        ({"upto_id": "", "older_than": " ", "keep_last": ""}, "prune needs at least one"),
+        ({"upto_id": "two"}, "“Up to and including id” must be a whole number"),
+        ({"upto_id": "-1"}, "“Up to and including id” must be 0 or more"),
+        ({"older_than": "soon"}, "“Older than (seconds)” must be a number of seconds"),
         ({"older_than": "nan"}, "finite number"),
         ({"older_than": "inf"}, "finite number"),
-        ({"keep_last": "1.5"}, "keep_last must be a whole number"),
+        ({"keep_last": "1.5"}, "“Keep only the newest” must be a whole number"),
     ],
 )
 def test_prune_mistakes_are_flashed(
@@ -153,8 +169,8 @@ def test_move_a_subscriber(
     ("fields", "error"),
     [
         ({"client_id": "reader", "index": "99", "action": "move"}, "outside [0, 5]"),
-        ({"client_id": "reader", "index": "", "action": "move"}, "index must be a message id"),
-        ({"client_id": "reader", "index": "current", "action": "move"}, "whole number"),
+        ({"client_id": "reader", "index": "", "action": "move"}, "“New index” needs a message id"),
+        ({"client_id": "reader", "index": "current", "action": "move"}, "is not a time"),
         ({"client_id": "stranger", "index": "1", "action": "move"}, "not subscribed"),
         ({"client_id": "stranger", "action": "remove"}, "was not subscribed"),
         ({"client_id": "", "index": "1", "action": "move"}, "client id"),
@@ -181,8 +197,15 @@ def test_remove_a_subscriber(
     assert where == f"/channels/{seg(NAME)}"
     assert flash_ok(page, "Removed subscriber 'other <x>'.")
     assert [s.client_id for s in admin.subscribers(NAME)] == ["reader"]
-    # The last one leaving deletes the channel, as unsubscribe does.
-    where, page = form.post("subscriber", client_id="reader", action="remove")
+    # The last one leaving deletes the channel, so it asks for the channel's name.
+    asked = form.submit("subscriber", client_id="reader", action="remove")
+    assert asked.status_code == 200
+    assert "Type the channel name to confirm" in asked.get_data(as_text=True)
+    assert admin.channel(NAME).subscriber_count == 1
+    wrong = form.submit("subscriber", client_id="reader", action="remove", confirm="nope")
+    assert wrong.status_code == 400 and 'value="nope"' in wrong.get_data(as_text=True)
+    assert admin.channel(NAME).subscriber_count == 1
+    where, page = form.post("subscriber", client_id="reader", action="remove", confirm=NAME)
     assert where == "/"
     assert flash_ok(page, f"channel {NAME!r} is gone")
     with pytest.raises(rivulet.ChannelNotFoundError):
@@ -196,9 +219,13 @@ def test_delete_needs_the_name_typed_exactly(
     page = client.get(form.page).get_data(as_text=True)
     assert "<strong>5</strong> stored messages" in page
     for wrong in ("", NAME.upper(), NAME + " ", "yes"):
-        where, page = form.post("delete", confirm=wrong)
-        assert where == form.page
-        assert flash_error(page, "type its name exactly")
+        # Re-rendered in place: the typed name stays, the form is focused.
+        failed = form.submit("delete", confirm=wrong)
+        assert failed.status_code == 400
+        page = failed.get_data(as_text=True)
+        assert "type its name exactly" in page
+        assert f'value="{escape(wrong)}" autofocus' in page
+        assert f'action="{form.page}/delete#delete-form"' in page
     assert admin.channel(NAME).message_count == 5
     where, page = form.post("delete", confirm=NAME)
     assert where == "/"
@@ -218,8 +245,10 @@ def test_every_form_works_on_hostile_names(
     form = Form(client, name)
     form.post("post", data="<b>posted</b>")
     assert admin.channel(name).head_id == 4
-    form.post("prune", upto_id="1")
+    form.prune(upto_id="1")
     assert admin.count(name) == 3
+    form.post("retention", max_messages="10", max_age="")
+    assert admin.channel(name).max_messages == 10
     form.post("subscriber", client_id="r/1 <x>", index="latest", action="move")
     assert admin.subscribers(name)[0].lag == 0
     where, _ = form.post("delete", confirm=name)
@@ -265,3 +294,4 @@ def test_client_ids_with_spaces_at_the_ends_are_kept_whole(
     assert flash_ok(page, "Moved ' padded ' to index 5.")
     _, page = form.post("subscriber", client_id=" padded ", action="remove")
     assert flash_ok(page, "Removed subscriber ' padded '.")
+    assert [s.client_id for s in admin.subscribers(NAME)] == ["reader"]
