@@ -20,6 +20,13 @@ from .params import int_arg, quoted
 bp = Blueprint("channel", __name__, url_prefix="/channels")
 
 
+@bp.app_context_processor
+def server_clock() -> dict[str, int]:
+    """The server's time on every page: app.js ticks relative times from it,
+    so a wrong clock on the operator's computer does not skew "4 s ago"."""
+    return {"server_now_ms": now_ms()}
+
+
 def live_context(name: str) -> dict[str, Any]:
     """The channel's numbers and subscribers (the live part of the page)."""
     info = admin().channel(name)
