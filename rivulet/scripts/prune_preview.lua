@@ -13,7 +13,7 @@
 -- ARGV[3] "1": delete what every subscriber has read
 -- ARGV[4] keep only the newest this many, or ""
 -- Returns {count, upto, client1, unread1, client2, unread2, ...}: upto is -1
--- when nothing would go; only subscribers with unread messages are listed.
+-- when nothing would go (count 0); only subscribers with unread messages are listed.
 
 local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
 if not channel_exists(id_key, msg_key, sub_key) then
@@ -44,7 +44,11 @@ end
 if upto < 0 then
   return {0, -1}
 end
-local reply = {redis.call('ZCOUNT', msg_key, '-inf', int(upto)), int(upto)}
+local count = redis.call('ZCOUNT', msg_key, '-inf', int(upto))
+if count == 0 then
+  return {0, -1}
+end
+local reply = {count, int(upto)}
 -- Subscribers whose index is below upto lose the messages in (index, upto].
 local readers = redis.call('ZRANGEBYSCORE', sub_key, '-inf', '(' .. int(upto), 'WITHSCORES')
 for i = 1, #readers, 2 do
