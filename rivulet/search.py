@@ -90,8 +90,10 @@ def _run(redis: Any, retry: RetryPolicy, script: scripts.Script, channel: str,
 
 
 def search(redis: Any, retry: RetryPolicy, channel: str, query: str,
-           before_id: int | None, limit: int, budget: int = SCAN_BUDGET) -> SearchPage:
-    """Messages below ``before_id`` whose data or src contains ``query``."""
+           before_id: int | None, limit: int, budget: int | None = None) -> SearchPage:
+    """Messages below ``before_id`` whose data or src contains ``query``,
+    reading at most ``budget`` (default :data:`SCAN_BUDGET`) of them."""
+    budget = SCAN_BUDGET if budget is None else budget
     if not isinstance(query, str) or not query:
         raise ValueError("search needs some text to find")
     if len(query) > MAX_QUERY_CHARS:

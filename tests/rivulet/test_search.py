@@ -62,7 +62,7 @@ def test_search_work_is_bounded(admin: Admin, stored: None, monkeypatch: Any) ->
     from rivulet import search
 
     monkeypatch.setattr(search, "SCAN_BUDGET", 2)
-    page = search.search(admin.redis, admin.retry, CHANNEL, "invoice", None, 25, budget=2)
+    page = admin.search(CHANNEL, "invoice")
     assert page.scanned == 2 and ids(page.messages) == [5] and page.resume == 4
 
 
