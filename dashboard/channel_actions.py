@@ -225,7 +225,7 @@ def subscriber(name: str) -> Response:
             # ask for the channel's name, as deleting does.
             typed = form.get("confirm")
             if typed != name:
-                return _page("remove_last.html", 200 if typed is None else 400, name=name,
+                return _page("remove_last.html", name=name,
                              client_id=client_id, typed=typed or "",
                              info=admin().channel(name))
         if not admin().remove_subscriber(name, client):
@@ -252,7 +252,8 @@ def delete(name: str) -> Response:
     if typed != name:
         # Re-rendered, not redirected: the typed name stays in the box and the
         # form's action ends in #delete-form, so the page opens at the form.
-        return channel_page(name, 400, delete_typed=typed,
+        # 200, not 400: the page is the form again, and browsers log a 400 as an error.
+        return channel_page(name, delete_typed=typed,
                             delete_error="To delete the channel, type its name exactly "
                                          "into the box.")
     if not admin().delete_channel(name):
