@@ -140,6 +140,6 @@ def message(name: str, message_id: int) -> str | tuple[str, int]:
 
 
 # Registered on bp by importing them (after bp exists).
-from . import channel_actions, export  # noqa: E402,F401
+from . import channel_actions, export  # noqa: E402
 
 __all__ = ["bp", "channel_actions", "export", "live_context", "messages_context"]

@@ -162,7 +162,7 @@ def test_prune_preview_then_confirm(
 
 
 def test_removing_the_last_subscriber_asks_for_the_name(
-    page: Any, live: LiveServer, make_real_client: Callable[..., rivulet.Client],
+    page: Any, live: LiveServer, make_real_client: Callable[..., rivulet.Client],  # noqa: F811
     real_redis: Any,
 ) -> None:
     make_real_client("only one", "solo").write("solo", ["x"])

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 from markupsafe import escape
+from werkzeug.test import TestResponse
 
 import rivulet
 
@@ -344,7 +344,8 @@ def test_retention_form_sets_and_clears_caps(
     assert flash_ok(page, "Retention set: 3 messages, 90.5 s; 2 messages removed now.")
     info = admin.channel(NAME)
     assert (info.max_messages, info.max_age) == (3, 90.5)
-    assert 'name="max_messages" type="number" min="0" step="1" inputmode="numeric"\n      value="3"' in page
+    # The form shows the caps in force.
+    assert re.search(r'name="max_messages" [^>]*value="3"', page)
     _, page = form.post("retention", max_messages="", max_age="")
     assert flash_ok(page, "Retention set: no cap, no cap; 0 messages removed now.")
     assert admin.channel(NAME).max_messages is None
