@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import history, keys, lag_rows, lagscan, scripts
+
+from . import keys, scripts
+from . import search as search_mod
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
 from .exceptions import (
@@ -560,6 +563,54 @@ class Admin:
                 continue  # deleted meanwhile: nothing left to leave
         return left
 
+
+    # -- search, seek, previews (the dashboard's channel page) ----------------
+
+    def search(self, channel: str, query: str, before_id: int | None = None,
+               limit: int = 25) -> search_mod.SearchPage:
+        """Stored messages whose data or src contains ``query`` (ASCII letters
+        in either case), newest first, below ``before_id``. One call scans at
+        most :data:`rivulet.search.SCAN_BUDGET` messages; go on with
+        ``before_id=page.resume`` while it is not None."""
+        channel = validate_name(channel)
+        before_id = _non_negative("before_id", before_id)
+        limit = _non_negative("limit", limit)
+        return search_mod.search(self.redis, self.retry, channel, query, before_id, limit)
+
+    def seek(self, channel: str, at: int | str) -> int | None:
+        """The id of the first stored message written at or after ``at`` (ms
+        since the epoch, or ISO-8601 text); None when every one is older."""
+        channel = validate_name(channel)
+        at_ms = search_mod.parse_time_ms(at) if isinstance(at, str) else _non_negative("at", at)
+        return search_mod.first_id_at_or_after(self.redis, self.retry, channel, at_ms)[0]
+
+    def set_index_at(self, channel: str, client_id: str, at: int | str) -> int:
+        """Move a subscriber to the last message written before ``at`` (ms or
+        ISO-8601), so its next read is the first one written at or after it;
+        to the head when every stored message is older. Returns the index."""
+        channel = validate_name(channel)
+        at_ms = search_mod.parse_time_ms(at) if isinstance(at, str) else _non_negative("at", at)
+        found, head = search_mod.first_id_at_or_after(self.redis, self.retry, channel, at_ms)
+        return self.set_index(channel, client_id, head if found is None else found - 1)
+
+    def prune_preview(self, channel: str, upto_id: int | None = None,
+                      older_than: float | None = None, consumed: bool = False,
+                      keep_last: int | None = None) -> search_mod.PrunePreview:
+        """What :meth:`prune` with the same criteria would remove, removing
+        nothing; prune ``upto_id=preview.upto_id`` to remove exactly that."""
+        channel = validate_name(channel)
+        upto_id = _non_negative("upto_id", upto_id)
+        older_than = _non_negative("older_than", older_than, float)
+        keep_last = _non_negative("keep_last", keep_last)
+        if upto_id is None and older_than is None and not consumed and keep_last is None:
+            raise ValueError("prune needs upto_id, older_than, consumed or keep_last")
+        args = [
+            "" if upto_id is None else upto_id,
+            "" if older_than is None else int(older_than * 1000),
+            "1" if consumed else "0",
+            "" if keep_last is None else keep_last,
+        ]
+        return search_mod.prune_preview(self.redis, self.retry, channel, args)
 
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
     (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
