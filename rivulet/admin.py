@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import history, keys, lag_rows, lagscan, scripts
-
-from . import keys, scripts
 from . import search as search_mod
 from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
 from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
