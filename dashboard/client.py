@@ -21,7 +21,7 @@ from rivulet.models import SubscriberInfo, now_ms
 from rivulet.names import validate_name
 
 from .backend import admin
-from .channel import FLASH_CHARS, INDEX_POLICIES
+from .channel_actions import FLASH_CHARS, INDEX_POLICIES
 from .params import FormError, int_field, quoted
 from .status import subscriber_status, worst
 
