@@ -177,13 +177,14 @@ def retention(name: str) -> Response:
 @bp.post("/<seg:name>/history")
 def history(name: str) -> Response:
     def action() -> str:
-        set_history = getattr(admin(), "set_history", None)
-        if set_history is None:
-            raise FormError("This rivulet keeps no lag history yet.")
         interval = seconds_field(request.form, "interval", "Sample every (seconds)")
-        keep = int_field(request.form, "keep", "Keep (samples)")
-        set_history(name, interval=interval, keep=keep)
-        return "History settings saved."
+        keep = seconds_field(request.form, "keep", "Keep for (seconds)")
+        if interval is None or keep is None:
+            raise FormError("Lag history needs both “Sample every” and “Keep for”")
+        admin().set_history(name, interval=interval or None, keep=keep)
+        if not interval:
+            return "Lag history stopped."
+        return f"Lag history: a sample every {interval:g} s, kept for {keep:g} s."
 
     return _act(name, action, "history-form")
 

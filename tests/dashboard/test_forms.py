@@ -16,6 +16,7 @@ from markupsafe import escape
 from werkzeug.test import TestResponse
 
 import rivulet
+from rivulet import keys
 
 from .conftest import HOSTILE_NAMES, csrf_token, login, seg
 
@@ -353,21 +354,20 @@ def test_retention_form_sets_and_clears_caps(
     assert flash_error(page, "“Keep at most (messages)” must be a whole number")
 
 
-def test_history_form_shows_only_when_the_library_keeps_history(
-    client: FlaskClient, admin: rivulet.Admin, reader: rivulet.Client,
-    monkeypatch: pytest.MonkeyPatch,
+def test_history_form_sets_and_stops_recording(
+    client: FlaskClient, store: Any, reader: rivulet.Client,
 ) -> None:
-    page = client.get(Form(client).page).get_data(as_text=True)
-    assert 'id="history-form"' not in page
-    saved: list[Any] = []
-    monkeypatch.setattr(rivulet.Admin, "set_history",
-                        lambda self, channel, interval, keep: saved.append(
-                            (channel, interval, keep)), raising=False)
     form = Form(client)
     assert 'id="history-form"' in client.get(form.page).get_data(as_text=True)
     _, page = form.post("history", interval="5", keep="720")
-    assert flash_ok(page, "History settings saved.")
-    assert saved == [(NAME, 5.0, 720)]
+    assert flash_ok(page, "Lag history: a sample every 5 s, kept for 720 s.")
+    settings = store.hmget(keys.history_settings_key(NAME), "interval_ms", "keep_ms")
+    assert [int(v) for v in settings] == [5000, 720_000]
+    _, page = form.post("history", interval="0", keep="720")
+    assert flash_ok(page, "Lag history stopped.")
+    assert int(store.hget(keys.history_settings_key(NAME), "interval_ms")) == 0
+    _, page = form.post("history", interval="5")
+    assert flash_error(page, "Lag history needs both")
 
 
 def test_index_by_time_moves_to_the_last_message_before_it(
