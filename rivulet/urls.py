@@ -186,3 +186,35 @@ def mask_url(url: str) -> str:
         return parse(url).masked()
     except ValueError:
         return "(unparseable Redis URL)"
+
+
+def cluster_url_for(url: str, timeout_s: float = 1.0) -> str | None:
+    """The ``redis+cluster://`` form of a plain ``redis://`` (or ``rediss://``)
+    URL whose server is a Redis Cluster node, else None.
+
+    The CLI and the dashboard call this so that an operator who pastes one
+    node's address gets cluster mode rather than ``MOVED`` errors. One
+    ``INFO cluster`` on a connection bounded by ``timeout_s``; a server that
+    does not answer, or refuses INFO (an ACL), is taken as standalone, and the
+    caller's own client then reports the failure under its retry budget.
+
+    :raises ValueError: the URL is invalid (the message quotes none of it).
+    """
+    target = parse(url)
+    if target.cluster or target.scheme not in CLUSTER_SCHEMES.values():
+        return None
+    probe = redis_py.Redis.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        info = probe.info("cluster")
+    except redis_py.RedisError:
+        return None
+    finally:
+        probe.close()
+        probe.connection_pool.disconnect()
+    if not int(info.get("cluster_enabled", 0)):
+        return None
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}+cluster://{rest}"
