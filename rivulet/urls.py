@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -24,7 +25,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from .deadline import CAPPED
+from .deadline import CAPPED, within
 from .exceptions import ConnectionError, translate
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -166,17 +167,27 @@ def _cluster(target: Target, redis_args: dict[str, Any]) -> Cluster:
     # connection_class; a bare host:port one, so the URL's TLS and
     # credentials options (in ``args``) are not parsed over ours. It appends
     # that host to the seeds, where it is already first.
-    first = f"redis://{_hostport(*target.seeds[0])}"
-    try:
-        # RedisCluster asks the seeds for the slot map right here; a seed
-        # that refuses is skipped, so one down at start-up is not fatal.
-        return Cluster(url=first, startup_nodes=nodes, **args)
-    except RedisClusterException as error:
-        raise ConnectionError(
-            f"cannot reach any seed node of {target.masked()}: {error}"
-        ) from error
-    except redis_py.RedisError as error:
-        raise translate(error) from error
+    # RedisCluster asks the seeds for the slot map right here, in order; one
+    # that refuses is skipped, so one down at start-up is not fatal. One that
+    # accepts and never answers would cost socket_timeout, outside any call's
+    # budget: each attempt gets the connect timeout (rivulet.deadline caps
+    # every socket operation at it) and the next starts at the next seed.
+    per_seed_s = float(args.get("socket_connect_timeout") or 2.0)
+    error: Exception | None = None
+    for start in range(len(nodes)):
+        order = nodes[start:] + nodes[:start]
+        first = f"redis://{_hostport(order[0].host, order[0].port)}"
+        try:
+            with within(time.monotonic() + per_seed_s):
+                return Cluster(url=first, startup_nodes=order, **args)
+        except (RedisClusterException, redis_py.ConnectionError,
+                redis_py.TimeoutError) as failed:
+            error = failed
+        except redis_py.RedisError as failed:
+            raise translate(failed) from failed
+    raise ConnectionError(
+        f"cannot reach any seed node of {target.masked()}: {error}"
+    ) from error
 
 
 def mask_url(url: str) -> str:

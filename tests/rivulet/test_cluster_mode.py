@@ -5,7 +5,9 @@ answer as on one server (issue 8)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from click.testing import CliRunner, Result
 import rivulet
 from rivulet import keys
 from rivulet.cli import cli
-from rivulet.urls import cluster_url_for
+from rivulet.urls import cluster_url_for, redis_from_url
 
 from ..conftest import RedisCluster6, RedisServer, channels_per_master, free_port
 
@@ -155,3 +157,30 @@ def test_a_node_url_with_another_database_is_one_clear_line(node_url: str) -> No
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "SELECT" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_hung_seed_at_start_up_costs_the_connect_timeout_not_the_socket_timeout(
+    cluster6_server: RedisCluster6,
+) -> None:
+    """A seed that accepts and never answers (the kernel completes the
+    handshake of a listening socket nobody reads) is listed first."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        port = hung.getsockname()[1]
+        url = f"redis+cluster://127.0.0.1:{port}?node=127.0.0.1:{cluster6_server.port}"
+        began = time.monotonic()
+        client = redis_from_url(url, socket_connect_timeout=0.5, socket_timeout=60)
+        took = time.monotonic() - began
+        try:
+            assert client.ping()
+        finally:
+            client.close()
+        # Far below the 60 s socket timeout a hung seed cost before.
+        assert took < 30, took
+        # Every seed hung: a ConnectionError, again bounded by the connect timeout.
+        began = time.monotonic()
+        with pytest.raises(rivulet.ConnectionError, match="seed node"):
+            redis_from_url(f"redis+cluster://127.0.0.1:{port}",
+                           socket_connect_timeout=0.5, socket_timeout=60)
+        assert time.monotonic() - began < 30
