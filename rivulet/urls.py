@@ -146,6 +146,10 @@ class Cluster(RedisCluster):
     handed, which would leave the sockets open."""
 
     def close(self) -> None:
+        if not hasattr(self, "nodes_manager"):
+            # Its __init__ failed (no seed answered); redis-py's __del__
+            # still calls close, which before 5.1 would then raise.
+            return
         nodes = list(self.nodes_manager.nodes_cache.values())
         super().close()
         for node in nodes:
