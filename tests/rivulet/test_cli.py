@@ -537,10 +537,18 @@ class Lines:
                 return line
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background jobs (a CI runner's
+    # pytest, say) with SIGINT ignored, and children inherit that: Ctrl-C
+    # would then be lost on the way to the command under test.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def follow(url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "rivulet.cli", "tail", "--follow", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            encoding="utf-8", env=script_env(url), cwd=ROOT)
+                            encoding="utf-8", env=script_env(url), cwd=ROOT,
+                            preexec_fn=_default_sigint)
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
