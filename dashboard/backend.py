@@ -10,11 +10,12 @@ costs a page 2 s, not 2 s plus the socket timeout.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 from flask import Flask, current_app
 
 from rivulet import Admin, RetryPolicy
-from rivulet.urls import mask_url, redis_from_url
+from rivulet.urls import cluster_url_for, mask_url, redis_from_url
 
 #: How long one page keeps retrying an unreachable Redis before answering 503
 #: (``REDIS_RETRY_SECONDS``); no socket operation outlasts it.
@@ -41,7 +42,16 @@ class Backend:
 
 
 def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s) -> Backend:
-    """Admins for pages (short retry budget) and for /healthz (no retries)."""
+    """Admins for pages (short retry budget) and for /healthz (no retries).
+
+    A plain URL of a cluster node switches to cluster mode (said on stderr):
+    through one node, channels on the other masters would answer MOVED.
+    """
+    found = cluster_url_for(url, timeout_s=PAGE_CONNECT_TIMEOUT_S)
+    if found is not None:
+        print(f"rivulet dashboard: {mask_url(url)} is a Redis Cluster node; "
+              f"using cluster mode ({mask_url(found)})", file=sys.stderr)
+        url = found
     page_redis = redis_from_url(
         url,
         socket_connect_timeout=PAGE_CONNECT_TIMEOUT_S,

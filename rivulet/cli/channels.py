@@ -15,6 +15,7 @@ from .options import (
     COUNT,
     NO_CAP,
     cap,
+    channel_info,
     checked,
     json_option,
     open_admin,
@@ -93,7 +94,7 @@ def prune(channel: str, upto_id: int | None, older_than: float | None, consumed:
 def delete(channel: str, yes: bool, redis_url: str) -> None:
     """Delete CHANNEL: its messages, indexes and settings. Asks first unless --yes."""
     with open_admin(redis_url) as admin:
-        info = admin.channel(channel)
+        info = channel_info(admin, channel)
         if not yes:
             if sys.stdin is None or not sys.stdin.isatty():
                 raise click.UsageError("stdin is not a terminal, so nobody can confirm; "
@@ -123,7 +124,7 @@ def _caps(max_messages: int | None, max_age: float | None) -> str:
 def retention(channel: str, max_messages: Any, max_age: Any, redis_url: str) -> None:
     """Show CHANNEL's retention caps, or change the ones given (writes enforce them)."""
     with open_admin(redis_url) as admin:
-        info = admin.channel(channel)
+        info = channel_info(admin, channel)
         if max_messages is None and max_age is None:
             click.echo(f"{channel!r}: {_caps(info.max_messages, info.max_age)}")
             return
@@ -135,5 +136,5 @@ def retention(channel: str, max_messages: Any, max_age: Any, redis_url: str) -> 
         removed = admin.set_retention(channel, max_messages=new_messages, max_age=new_age)
         # Say what is stored, not what was asked: the store caps a huge count at
         # 2^53 - 1 and keeps ages in whole milliseconds.
-        stored = admin.channel(channel)
+        stored = channel_info(admin, channel)
     click.echo(f"{channel!r}: {_caps(stored.max_messages, stored.max_age)}; removed {removed} now")

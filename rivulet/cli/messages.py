@@ -16,7 +16,15 @@ from ..exceptions import ConnectionError as RivuletConnectionError
 from ..exceptions import TimeoutError as RivuletTimeoutError
 from ..names import validate_name
 from ..wakeup import Wakeup
-from .options import COUNT, argv_text, checked, open_admin, parse_src, redis_url_option
+from .options import (
+    COUNT,
+    argv_text,
+    channel_info,
+    checked,
+    open_admin,
+    parse_src,
+    redis_url_option,
+)
 from .output import emit_json, iso_time, safe
 
 #: ``tail --follow`` reads new messages in pages of this many.
@@ -94,7 +102,7 @@ def _follow(admin: Admin, channel: str, count: int, show: Callable[[Message], No
         # Subscribed before the first look, so a write landing between the look
         # and the wait still wakes the wait.
         watch()
-        head = admin.channel(channel).head_id
+        head = channel_info(admin, channel).head_id
         recent = admin.messages(channel, limit=count) if count else []
         for message in reversed(recent):
             show(message)
@@ -123,7 +131,7 @@ def _show_after(admin: Admin, channel: str, last: int,
                 last = int(message["id"])
             if len(page) < FOLLOW_PAGE:
                 break
-        if last == start and last and admin.channel(channel).head_id < last:
+        if last == start and last and channel_info(admin, channel).head_id < last:
             # Ids went down: the channel was deleted and created again.
             click.echo(f"note: channel {channel!r} was recreated", err=True)
             return _show_after(admin, channel, 0, show)

@@ -13,8 +13,9 @@ import click
 
 from ..admin import Admin
 from ..exceptions import ConnectionError, TimeoutError
+from ..models import ChannelInfo
 from ..names import validate_name
-from ..urls import DEFAULT_URL, mask_url
+from ..urls import DEFAULT_URL, cluster_url_for, mask_url
 
 #: The value that clears a retention cap.
 NO_CAP = "none"
@@ -116,6 +117,7 @@ def open_admin(url: str) -> Iterator[Admin]:
     from . import RETRY
 
     try:
+        url = in_cluster_mode(url)
         admin = Admin(url, retry=RETRY)
     except ValueError as error:
         raise click.BadParameter(str(error), click.get_current_context(silent=True),
@@ -127,3 +129,25 @@ def open_admin(url: str) -> Iterator[Admin]:
         raise click.ClickException(f"{error} (redis url {mask_url(url)})") from error
     finally:
         admin.close()
+
+
+def in_cluster_mode(url: str) -> str:
+    """``url``, or its ``redis+cluster://`` form when it names a cluster node:
+    through one node's plain URL, every channel on another master would
+    answer MOVED. Says so on stderr, so the switch is no surprise."""
+    found = cluster_url_for(url)
+    if found is None:
+        return url
+    click.echo(f"rivulet: {mask_url(url)} is a Redis Cluster node; using cluster mode "
+               f"({mask_url(found)})", err=True)
+    return found
+
+
+def channel_info(admin: Admin, name: str) -> ChannelInfo:
+    """``admin.channel(name)``, failing on a channel whose keys cannot be read:
+    its row of zeros is right in a listing, where it carries its error, but
+    would be a wrong answer about that one channel."""
+    info = admin.channel(name)
+    if info.error is not None:
+        raise click.ClickException(f"channel {name!r} cannot be read: {info.error}")
+    return info

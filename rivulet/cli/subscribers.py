@@ -13,6 +13,7 @@ from ..models import SubscriberInfo, now_ms
 from ..names import validate_name
 from .options import (
     COUNT,
+    channel_info,
     checked,
     json_option,
     open_admin,
@@ -126,11 +127,11 @@ def move(channel: str, client: str, index: int | str, redis_url: str) -> None:
 def remove(channel: str, client: str, redis_url: str) -> None:
     """Unsubscribe CLIENT from CHANNEL; the last subscriber leaving deletes the channel."""
     with open_admin(redis_url) as admin:
-        admin.channel(channel)
+        channel_info(admin, channel)
         if not admin.remove_subscriber(channel, client):
             raise click.ClickException(f"client {client!r} is not subscribed to {channel!r}")
         try:
-            admin.channel(channel)
+            channel_info(admin, channel)
             gone = ""
         except ChannelNotFoundError:
             gone = "; it was the last subscriber, so the channel was deleted"

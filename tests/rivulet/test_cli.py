@@ -25,7 +25,7 @@ import rivulet
 from rivulet import cli as cli_module
 from rivulet.cli import cli
 
-from ..conftest import RedisServer, free_port
+from ..conftest import free_port, is_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "a/b c%#<script>"
@@ -53,9 +53,20 @@ def one_line_error(text: str) -> str:
     return lines[0]
 
 
+@pytest.fixture(params=["redis", "cluster6"])
+def store(request: pytest.FixtureRequest) -> Any:
+    """The standalone server or the 3+3 cluster, flushed."""
+    return request.getfixturevalue({"redis": "real_redis", "cluster6": "cluster6_redis"}
+                                   [request.param])
+
+
 @pytest.fixture
-def url(redis_server: RedisServer, real_redis: Any) -> str:
-    return redis_server.url  # real_redis has flushed it
+def url(request: pytest.FixtureRequest, store: Any) -> str:
+    """The URL of ``store`` (a plain node URL, which the CLI detects as a
+    cluster, is tested in test_cluster_mode.py)."""
+    if is_cluster(store):
+        return f"redis+cluster://127.0.0.1:{request.getfixturevalue('cluster6_server').port}"
+    return str(request.getfixturevalue("redis_server").url)
 
 
 @pytest.fixture
@@ -158,9 +169,9 @@ def test_channels_json_paging_and_match(run: Run, orders: None,
 
 
 def test_unreadable_channel_is_reported_not_fatal(run: Run, orders: None,
-                                                  real_redis: Any) -> None:
-    real_redis.set("rvl:msg:{broken}", "a string where a zset belongs")
-    real_redis.zadd("rvl:channels", {"broken": 0})
+                                                  store: Any) -> None:
+    store.set("rvl:msg:{broken}", "a string where a zset belongs")
+    store.zadd("rvl:channels", {"broken": 0})
     result = run("channels")
     assert result.exit_code == 0
     header, broken, _, _ = result.stdout.splitlines()
@@ -527,10 +538,18 @@ class Lines:
                 return line
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background jobs (a CI runner's
+    # pytest, say) with SIGINT ignored, and children inherit that: Ctrl-C
+    # would then be lost on the way to the command under test.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def follow(url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "rivulet.cli", "tail", "--follow", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            encoding="utf-8", env=script_env(url), cwd=ROOT)
+                            encoding="utf-8", env=script_env(url), cwd=ROOT,
+                            preexec_fn=_default_sigint)
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
