@@ -24,7 +24,7 @@ from .. import __version__
 from ..exceptions import RivuletError
 from ..retry import RetryPolicy
 from .channels import channels, delete, prune, retention
-from .check import check
+from .checks import check
 from .messages import post, tail
 from .options import GROUP_URL_KEY
 from .output import safe

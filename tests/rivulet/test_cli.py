@@ -228,8 +228,8 @@ def test_clients(run: Run, orders: None) -> None:
     result = run("clients")
     assert result.exit_code == 0
     assert [line.split() for line in result.stdout.splitlines()] == [
-        ["CLIENT", "CHANNEL", "INDEX", "LAG", "STATUS"], ["fast", "orders", "4", "0", "caught", "up"],
-        ["slow", "orders", "0", "4", "stalled"]]
+        ["CLIENT", "CHANNEL", "INDEX", "LAG", "STATUS"],
+        ["fast", "orders", "4", "0", "caught", "up"], ["slow", "orders", "0", "4", "stalled"]]
     data = json.loads(run("clients", "--json", "--limit", "1").stdout)
     assert data["total"] == 2
     (fast,) = data["clients"]

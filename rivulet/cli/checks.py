@@ -41,9 +41,14 @@ def offences(row: SubscriberInfo, status: str, max_lag: int | None,
     return found
 
 
+def _channel_names(ctx: click.Context, param: click.Parameter,
+                   value: tuple[str, ...]) -> tuple[str, ...]:
+    one = checked(validate_name)
+    return tuple(one(ctx, param, name) for name in value)
+
+
 @click.command()
-@click.argument("channels", nargs=-1, callback=checked(
-    lambda names: tuple(validate_name(n) for n in names)))
+@click.argument("channels", nargs=-1, callback=_channel_names)
 @click.option("--max-lag", metavar="N", callback=checked(parse_count),
               help="Offend when a subscriber is more than N messages behind.")
 @click.option("--max-lag-seconds", metavar="S", callback=checked(parse_seconds),
