@@ -83,6 +83,9 @@ def _cell_html(name: str, item: Any) -> str:
     text = html.escape(cell_text(name, item))
     align = "right" if _is_number(item) and not is_time(name) else "left"
     style = f"{_CELL}text-align:{align};"
+    if is_time(name) and item is not None:
+        # Date above time: a listing with four time columns still fits a notebook.
+        style = style.replace("white-space:nowrap;", "white-space:normal;min-width:6.5em;")
     if name == "data":
         # Message bodies can be long: let them wrap rather than widen the table.
         style = style.replace("white-space:nowrap;", "white-space:pre-wrap;max-width:40em;")

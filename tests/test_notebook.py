@@ -66,6 +66,9 @@ def test_the_admin_tour_reads_like_the_dashboard(executed: Any) -> None:
     # Times are local date-times, never epoch milliseconds.
     assert LOCAL_TIME.search(shown)
     assert not EPOCH_MS.search(shown), EPOCH_MS.findall(shown)[:3]
+    plain_only = "\n".join(o.get("data", {}).get("text/plain", "") for o in outputs
+                           if "text/html" not in o.get("data", {}))
+    assert not EPOCH_MS.search(plain_only), plain_only[:300]
     # Subscribers have a status column with the palette's words.
     subscriber_table = next(h for h in shown.split("<div") if ">client id</th>" in h
                             and ">lag seconds</th>" in h)
