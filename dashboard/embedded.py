@@ -245,6 +245,11 @@ class EmbeddedRedis:
         if not ready.wait(START_TIMEOUT_S):
             self._terminate()
             return f"no '{READY_LINE}' within {START_TIMEOUT_S:.0f} s"
+        if not any(READY_LINE in line for line in seen):
+            # The log ended without the ready line: the server is exiting. Its
+            # pipe can close before it is reaped, so wait rather than poll.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(STOP_TIMEOUT_S)
         if proc.poll() is not None:
             self._terminate()
             tail = "".join(seen[-5:]).strip()
