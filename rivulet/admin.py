@@ -29,6 +29,7 @@ from .exceptions import (
 )
 from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .names import validate_name
+from .notebook import describe_redis
 from .retry import RetryPolicy
 from .urls import redis_from_url
 from .wakeup import Publisher
@@ -83,6 +84,10 @@ class Admin:
             self.redis = redis_url_or_client
             self._owns_redis = False
         self._publisher = Publisher(self.redis)
+
+    def __repr__(self) -> str:
+        # Names the server a notebook talks to, never its password.
+        return f"<rivulet.Admin {describe_redis(self.redis)}>"
 
     def close(self) -> None:
         if self._owns_redis:
@@ -404,7 +409,7 @@ class Admin:
         return int(self._with_existence(channel, "count", "zcard", keys.msg_key(channel)))
 
     def messages(self, channel: str, after_id: int | None = None, before_id: int | None = None,
-                 limit: int = 50, newest_first: bool = True) -> list[Message]:
+                 limit: int = 50, newest_first: bool = True) -> Rows[Message]:
         """Stored messages with ``after_id < id < before_id``; malformed members
         come back with ``malformed: True`` and their raw text as ``data``."""
         channel = validate_name(channel)
@@ -425,7 +430,7 @@ class Admin:
                 channel, "messages", "zrangebyscore", keys.msg_key(channel), low, high,
                 0, limit, True,
             )
-        return [decode_for_display(member, score) for member, score in rows]
+        return Rows(decode_for_display(member, score) for member, score in rows)
 
     def prune(self, channel: str, upto_id: int | None = None, older_than: float | None = None,
               consumed: bool = False, keep_last: int | None = None) -> int:

@@ -1,10 +1,9 @@
 """The rows the management API returns: plain dataclasses, and a list that
-renders as an HTML table in Jupyter."""
+renders as an HTML table in Jupyter (:mod:`.notebook` draws it)."""
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import time
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
@@ -124,23 +123,23 @@ class ClientInfo:
 
 
 class Rows(list[T], Generic[T]):
-    """A list of dataclass rows that Jupyter shows as a table."""
+    """A list of rows (dataclasses, or dicts for messages) that Jupyter shows as
+    a table: times as local date-times, durations as the dashboard writes them,
+    status as a coloured word, text left-aligned and numbers right-aligned."""
 
     def __init__(self, rows: Iterable[T] = ()) -> None:
         super().__init__(rows)
 
     def _repr_html_(self) -> str:
-        if not self:
-            return "<p><em>no rows</em></p>"
-        first = self[0]
-        if not dataclasses.is_dataclass(first):
-            return f"<pre>{html.escape(repr(list(self)))}</pre>"
-        names = [f.name for f in dataclasses.fields(first)]
-        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td>{html.escape(str(getattr(row, n)))}</td>" for n in names)
-            + "</tr>"
-            for row in self
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        from .notebook import rows_html
+
+        return rows_html(self)
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` of the rows (pandas is imported only now).
+
+        :raises ImportError: pandas is not installed.
+        """
+        from .notebook import to_pandas
+
+        return to_pandas(self)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..exceptions import ChannelNotFoundError
-from ..models import now_ms
+from ..formatting import NONE, now_ms, status_of
 from ..names import validate_name
 from .options import (
     COUNT,
@@ -23,7 +23,7 @@ from .options import (
     parse_seconds,
     redis_url_option,
 )
-from .output import ago, duration, emit_json, number, safe, table
+from .output import ago, count, duration, emit_json, safe, status_cell, table
 
 
 @click.command()
@@ -45,22 +45,29 @@ def channels(match: str | None, limit: int | None, offset: int, as_json: bool,
         return
     now = now_ms()
     body = [
-        [safe(r.name), number(r.message_count), number(r.head_id), number(r.subscriber_count),
-         number(r.max_lag), duration(r.max_lag_seconds) if r.max_lag else "-",
+        [safe(r.name), count(r.message_count), count(r.head_id), count(r.subscriber_count),
+         count(r.max_lag), duration(r.max_lag_seconds) if r.max_lag else NONE,
          ago(r.last_write_ts, now), safe(r.error or "")]
         for r in rows
     ]
     worst = max(rows, key=lambda r: (r.max_lag_seconds, r.max_lag))
     shown = f"{len(rows)} of {total}" if len(rows) < total else f"{total}"
     body.append([
-        f"TOTAL ({shown} channels)", number(sum(r.message_count for r in rows)), "",
-        number(sum(r.subscriber_count for r in rows)), number(max(r.max_lag for r in rows)),
-        duration(worst.max_lag_seconds) if worst.max_lag else "-", "", "",
+        f"TOTAL ({shown} channels)", count(sum(r.message_count for r in rows)), "",
+        count(sum(r.subscriber_count for r in rows)), count(max(r.max_lag for r in rows)),
+        duration(worst.max_lag_seconds) if worst.max_lag else NONE, "", "",
     ])
     headers = ["CHANNEL", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG", "OLDEST UNREAD",
                "LAST WRITE", "ERROR"]
     if not any(r.error for r in rows):
         headers, body = headers[:-1], [row[:-1] for row in body]
+    statuses = [status_of(r, now) for r in rows]
+    if any(statuses):  # once channels carry a status (SPEC 9), show it after the name
+        headers.insert(1, "STATUS")
+        for row, status in zip(body, [*statuses, ""]):
+            row.insert(1, status_cell(status) if status else "")
+        click.echo(table(headers, body, right=(2, 3, 4, 5)))
+        return
     click.echo(table(headers, body, right=(1, 2, 3, 4)))
 
 @click.command()
@@ -99,8 +106,8 @@ def delete(channel: str, yes: bool, redis_url: str) -> None:
             if sys.stdin is None or not sys.stdin.isatty():
                 raise click.UsageError("stdin is not a terminal, so nobody can confirm; "
                                        "pass --yes to delete without asking")
-            question = (f"Delete channel {channel!r} with {number(info.message_count)} messages "
-                        f"and {number(info.subscriber_count)} subscribers?")
+            question = (f"Delete channel {channel!r} with {count(info.message_count)} messages "
+                        f"and {count(info.subscriber_count)} subscribers?")
             if not click.confirm(question, err=True):
                 raise click.ClickException(f"channel {channel!r} not deleted")
         if not admin.delete_channel(channel):
@@ -109,9 +116,9 @@ def delete(channel: str, yes: bool, redis_url: str) -> None:
 
 
 def _caps(max_messages: int | None, max_age: float | None) -> str:
-    count = "no message cap" if max_messages is None else f"max {number(max_messages)} messages"
+    messages = "no message cap" if max_messages is None else f"max {count(max_messages)} messages"
     age = "no age cap" if max_age is None else f"max age {duration(max_age)}"
-    return f"{count}, {age}"
+    return f"{messages}, {age}"
 
 
 @click.command()

@@ -101,9 +101,33 @@ def cap(parse: Callable[[str], T]) -> Callable[[str], T | str]:
 
 COUNT = click.IntRange(min=0)
 
+#: Where the group keeps a ``--redis-url`` given before the subcommand.
+GROUP_URL_KEY = "rivulet.redis_url"
+
+
+def group_url(ctx: click.Context | None) -> str | None:
+    """The ``--redis-url`` given before the subcommand, if any."""
+    while ctx is not None:
+        if GROUP_URL_KEY in ctx.meta:
+            return str(ctx.meta[GROUP_URL_KEY])
+        ctx = ctx.parent
+    return None
+
+
+def _prefer_group_url(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # `rivulet --redis-url URL lag` and `rivulet lag --redis-url URL` both work;
+    # given after the subcommand it wins, and either beats the environment.
+    source = ctx.get_parameter_source(param.name or "")
+    given = group_url(ctx)
+    if given is not None and source is not click.core.ParameterSource.COMMANDLINE:
+        return given
+    return value
+
+
 redis_url_option = click.option(
     "--redis-url", envvar=["RIVULET_REDIS_URL", "REDIS_URL"], default=DEFAULT_URL,
-    show_default=True, show_envvar=True, metavar="URL", help="The Redis to manage.",
+    show_default=True, show_envvar=True, metavar="URL", callback=_prefer_group_url,
+    help="The Redis to manage (also accepted before the command).",
 )
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON (keys are the API's field names) instead of a table.")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+import subprocess
+import sys
 
-from rivulet import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+import pytest
+
+from rivulet import Admin, ChannelInfo, ClientInfo, Rows, SubscriberInfo, formatting
 
 
 def subscriber(lag: int = 0, last_read_ts: int | None = None, beyond_head: bool = False,
@@ -64,20 +68,24 @@ def test_rows_is_a_list() -> None:
 
 
 def cells(markup: str, tag: str) -> list[str]:
-    return re.findall(rf"<{tag}>(.*?)</{tag}>", markup, flags=re.S)
+    return re.findall(rf"<{tag}(?: [^>]*)?>(.*?)</{tag}>", markup, flags=re.S)
+
+
+def headings(cls: type) -> list[str]:
+    return [f.name.replace("_", " ") for f in dataclasses.fields(cls)]
 
 
 def test_rows_render_as_a_table() -> None:
     rows = Rows([channel("alpha"), channel("beta", head_id=9)])
     markup = rows._repr_html_()
-    assert markup.startswith("<table") and markup.endswith("</table>")
+    assert "<table" in markup and markup.endswith("</table></div>")
     headers = cells(markup, "th")
-    assert headers == [f.name for f in dataclasses.fields(ChannelInfo)]
+    assert headers == headings(ChannelInfo)
     body = re.findall(r"<tr>(.*?)</tr>", markup.split("<tbody>", 1)[1], flags=re.S)
     assert len(body) == 2
     first = cells(body[0], "td")
     assert first[headers.index("name")] == "alpha"
-    assert cells(body[1], "td")[headers.index("head_id")] == "9"
+    assert cells(body[1], "td")[headers.index("head id")] == "9"
 
 
 def test_html_escapes_names_and_values() -> None:
@@ -93,11 +101,14 @@ def test_subscriber_and_client_rows_render_and_escape() -> None:
     sub = dataclasses.replace(subscriber(lag=2), client_id="<script>x</script>")
     markup = Rows([sub])._repr_html_()
     assert "<script>" not in markup and "&lt;script&gt;x&lt;/script&gt;" in markup
-    assert cells(markup, "th") == [f.name for f in dataclasses.fields(SubscriberInfo)]
+    # status is computed, not stored: it still gets a column, after the client.
+    expected = headings(SubscriberInfo)
+    expected.insert(2, "status")
+    assert cells(markup, "th") == expected
     client = ClientInfo("<i>c</i>", {"<script>": 1})
     markup = Rows([client])._repr_html_()
     assert "<script>" not in markup and "<i>" not in markup
-    assert cells(markup, "th") == [f.name for f in dataclasses.fields(ClientInfo)]
+    assert cells(markup, "th") == headings(ClientInfo)
 
 
 def test_single_row_renders_too() -> None:
@@ -110,3 +121,96 @@ def test_empty_rows_render_without_a_table() -> None:
     markup = Rows()._repr_html_()
     assert "<table" not in markup
     assert "no rows" in markup
+
+
+# -- issue 12: rows as people read them in a notebook ---------------------------------
+
+EPOCH_MS = re.compile(r"\b1\d{12}\b")  # a raw millisecond timestamp (2001 to 2286)
+
+
+def row_cells(markup: str) -> dict[str, str]:
+    """The first row's cells (with their style) by heading."""
+    heads = cells(markup, "th")
+    body = markup.split("<tbody>", 1)[1]
+    tds = re.findall(r'<td style="([^"]*)">(.*?)</td>', body, flags=re.S)
+    return {h: f"{style}|{text}" for h, (style, text) in zip(heads, tds)}
+
+
+def test_times_durations_and_status_read_as_the_dashboard_writes_them() -> None:
+    ts = 1_796_106_203_249
+    sub = SubscriberInfo(channel="orders", client_id="slow", index=1, lag=1_234, pending=3,
+                         lag_seconds=299.5, last_read_ts=ts - 61_000, beyond_head=False)
+    markup = Rows([sub])._repr_html_()
+    assert not EPOCH_MS.search(markup)
+    row = row_cells(markup)
+    expected = formatting.local_time(ts - 61_000)
+    assert row["last read ts"].endswith("|" + expected) and re.match(r"\d{4}-\d\d-\d\d ", expected)
+    assert row["lag seconds"].endswith("|4 min 59 s")
+    assert row["lag"].endswith("|1,234") and "text-align:right" in row["lag"]
+    assert "text-align:left" in row["channel"] and "white-space:nowrap" in row["channel"]
+    # Status is a word, coloured by the palette (never colour alone).
+    assert row["status"].endswith("|stalled") and "color:#b42318" in row["status"]
+
+
+def test_channel_rows_show_caps_as_durations_and_missing_values_as_dashes() -> None:
+    row = row_cells(Rows([channel(max_age=7200.0, oldest_ts=None)])._repr_html_())
+    assert row["max age"].endswith("|2 h 0 min")
+    assert row["oldest ts"].endswith("|—")
+    assert row["max messages"].endswith("|—")
+
+
+def test_message_rows_are_dicts_with_human_times() -> None:
+    ts = 1_796_106_203_249
+    markup = Rows([{"id": 7, "ts": ts, "src": "cli", "data": "<hi>"}])._repr_html_()
+    assert cells(markup, "th") == ["id", "ts", "src", "data"]
+    assert formatting.local_time(ts) in markup and not EPOCH_MS.search(markup)
+    assert "&lt;hi&gt;" in markup
+
+
+def test_client_rows_show_channels_readably() -> None:
+    markup = Rows([ClientInfo("c", {"orders": 4, "logs": 1}, {"orders": 0})])._repr_html_()
+    assert "orders: 4, logs: 1" in markup and "{" not in markup
+
+
+def test_to_pandas_has_typed_columns_and_status() -> None:
+    pd = pytest.importorskip("pandas")
+    sub = subscriber(lag=2, last_read_ts=1_796_106_203_249)
+    frame = Rows([sub, subscriber()]).to_pandas()
+    assert list(frame.columns)[:3] == ["channel", "client_id", "status"]
+    assert list(frame["status"]) == [sub.status(), "caught up"]
+    assert frame["last_read_ts"][0] == pd.Timestamp(1_796_106_203_249, unit="ms", tz="UTC")
+    assert frame["lag_seconds"][0] == pd.Timedelta(0)
+    assert len(Rows().to_pandas()) == 0
+
+
+def test_to_pandas_without_pandas_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+    with pytest.raises(ImportError, match="pip install pandas"):
+        Rows([subscriber()]).to_pandas()
+
+
+def test_models_do_not_import_pandas() -> None:
+    code = "import sys, rivulet; rivulet.Rows([1])._repr_html_(); print('pandas' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_admin_repr_names_the_url_without_the_password() -> None:
+    admin = Admin("redis://user:s3cret@127.0.0.1:6390/2")  # connects lazily: nothing listens
+    try:
+        assert repr(admin) == "<rivulet.Admin redis://user:***@127.0.0.1:6390/2>"
+    finally:
+        admin.close()
+    plain = Admin("redis://127.0.0.1:6391/0")
+    try:
+        assert repr(plain) == "<rivulet.Admin redis://127.0.0.1:6391/0>"
+    finally:
+        plain.close()
+
+
+def test_message_listings_are_rows(admin: Admin) -> None:
+    admin.post("notes", "hello", create=True)
+    listed = admin.messages("notes")
+    assert isinstance(listed, Rows) and listed[0]["data"] == "hello"
+    assert "hello" in listed._repr_html_()
