@@ -15,7 +15,15 @@ from ..exceptions import ConnectionError as RivuletConnectionError
 from ..exceptions import TimeoutError as RivuletTimeoutError
 from ..names import validate_name
 from ..wakeup import Wakeup
-from .options import COUNT, argv_text, channel_info, checked, open_admin, parse_src, redis_url_option
+from .options import (
+    COUNT,
+    argv_text,
+    channel_info,
+    checked,
+    open_admin,
+    parse_src,
+    redis_url_option,
+)
 from .output import emit_json, safe, utc_time
 
 #: ``tail --follow`` reads new messages in pages of this many.
