@@ -26,6 +26,7 @@ from . import test_cli as base
 from .test_cli import Run, closed_url, one_line_error, script_env
 
 # test_cli's fixtures, shared by name (pytest finds them in this module's namespace).
+store = base.store
 url = base.url
 run = base.run
 connect = base.connect
