@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+
+from .status import SEVERITY
 
 #: What a missing value shows as.
 NONE = "—"
@@ -89,15 +90,23 @@ def count(number: int | None) -> str:
     return NONE if number is None else f"{number:,}"
 
 
-def status_of(row: Any, at_ms: int | None = None) -> str:
-    """A row's status word, whether ``status`` is a field or (older rows) a method.
+def per_second(rate: float | None) -> str:
+    """A rate as ``12/s``, with decimals only where they carry meaning:
+    ``0.25/s``, ``3.5/s``, ``1,204/s``."""
+    if rate is None:
+        return NONE
+    if rate == 0:
+        return "0/s"
+    if rate < 1:
+        return f"{rate:.2f}/s"
+    if rate < 10:
+        return f"{rate:.1f}/s"
+    return f"{rate:,.0f}/s"
 
-    Every caller reads status through here, so the switch to a field is one line.
-    """
-    status = getattr(row, "status", None)
-    if callable(status):
-        return str(status(at_ms))
-    return "" if status is None else str(status)
+
+def severity(status: str) -> int:
+    """How bad a status word is: its place in rivulet.status.SEVERITY (unknown words first)."""
+    return SEVERITY.index(status) if status in SEVERITY else -1
 
 
 def tone(status: str) -> str:

@@ -2,8 +2,9 @@
 
 Generic over the rows' fields, so fields added later render well without
 touching this module: the name says what a value is (``*_ts`` a time in epoch
-milliseconds, ``*_seconds``/``*_s``/``max_age`` a duration, ``status`` a word
-in the palette), the type says how to align it (numbers right, text left).
+milliseconds, ``*_seconds``/``*_s``/``max_age`` a duration, ``*_rate`` a rate
+per second, ``status`` a word in the palette), the type says how to align it
+(numbers right, text left).
 Rows may be dataclasses or dicts (message listings).
 """
 
@@ -16,7 +17,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from .formatting import NONE, count, duration, local_time, now_ms, status_of, tone
+from .formatting import NONE, count, duration, local_time, per_second, tone
 
 #: Inline colours for the palette's tones (a notebook has no stylesheet of ours).
 TONE_COLOURS = {"red": "#b42318", "amber": "#b54708", "green": "#067647"}
@@ -35,9 +36,18 @@ def is_duration(name: str) -> bool:
     return name.endswith(("_seconds", "_s")) or name == "max_age"
 
 
+def is_rate(name: str) -> bool:
+    return name.endswith("_rate")
+
+
+#: The fields that say which row this is; ``status`` comes right after them,
+#: since it is what a reader scans a listing for.
+_IDENTITY = ("name", "channel", "client_id")
+
+
 def columns(rows: Sequence[Any]) -> list[str]:
-    """Field names in order, with ``status`` added after the identifying
-    fields when rows compute it rather than store it."""
+    """Field names in order, with ``status`` moved up to follow the
+    identifying fields."""
     first = rows[0]
     if dataclasses.is_dataclass(first):
         names = [f.name for f in dataclasses.fields(first)]
@@ -45,14 +55,16 @@ def columns(rows: Sequence[Any]) -> list[str]:
         names = []
         for row in rows:
             names.extend(key for key in row if key not in names)
-    if "status" not in names and callable(getattr(first, "status", None)):
-        names.insert(min(2, len(names)), "status")
+    if "status" in names:
+        names.remove("status")
+        lead = 0
+        while lead < len(names) and names[lead] in _IDENTITY:
+            lead += 1
+        names.insert(lead, "status")
     return names
 
 
-def value(row: Any, name: str, at_ms: int) -> Any:
-    if name == "status":
-        return status_of(row, at_ms) if not isinstance(row, dict) else row.get(name)
+def value(row: Any, name: str) -> Any:
     return row.get(name) if isinstance(row, dict) else getattr(row, name)
 
 
@@ -68,6 +80,8 @@ def cell_text(name: str, item: Any) -> str:
         return local_time(int(item))
     if is_duration(name) and _is_number(item):
         return duration(float(item))
+    if is_rate(name) and _is_number(item):
+        return per_second(float(item))
     if isinstance(item, bool):
         return "yes" if item else "no"
     if isinstance(item, int):
@@ -96,19 +110,18 @@ def _cell_html(name: str, item: Any) -> str:
     return f'<td style="{style}">{text}</td>'
 
 
-def rows_html(rows: Sequence[Any], at_ms: int | None = None) -> str:
+def rows_html(rows: Sequence[Any]) -> str:
     """The rows as an HTML table for Jupyter's ``_repr_html_``."""
     if not rows:
         return "<p><em>no rows</em></p>"
     first = rows[0]
     if not (dataclasses.is_dataclass(first) or isinstance(first, dict)):
         return f"<pre>{html.escape(repr(list(rows)))}</pre>"
-    at_ms = now_ms() if at_ms is None else at_ms
     names = columns(rows)
     head = "".join(f'<th style="{_HEAD}">{html.escape(n.replace("_", " "))}</th>'
                    for n in names)
     body = "".join(
-        "<tr>" + "".join(_cell_html(n, value(row, n, at_ms)) for n in names) + "</tr>"
+        "<tr>" + "".join(_cell_html(n, value(row, n)) for n in names) + "</tr>"
         for row in rows
     )
     return ('<div style="overflow-x:auto;max-width:100%">'
@@ -116,7 +129,7 @@ def rows_html(rows: Sequence[Any], at_ms: int | None = None) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
-def to_pandas(rows: Sequence[Any], at_ms: int | None = None) -> Any:
+def to_pandas(rows: Sequence[Any]) -> Any:
     """The rows as a ``pandas.DataFrame``: times as local datetimes, durations
     as timedeltas, status as a column.
 
@@ -128,9 +141,8 @@ def to_pandas(rows: Sequence[Any], at_ms: int | None = None) -> Any:
         raise ImportError(
             "to_pandas() needs pandas, which rivulet does not install: pip install pandas"
         ) from error
-    at_ms = now_ms() if at_ms is None else at_ms
     names = columns(rows) if rows else []
-    frame = pd.DataFrame([{n: value(row, n, at_ms) for n in names} for row in rows],
+    frame = pd.DataFrame([{n: value(row, n) for n in names} for row in rows],
                          columns=names)
     for name in names:
         if is_time(name):

@@ -72,7 +72,12 @@ def cells(markup: str, tag: str) -> list[str]:
 
 
 def headings(cls: type) -> list[str]:
-    return [f.name.replace("_", " ") for f in dataclasses.fields(cls)]
+    """The field names as headings, ``status`` moved up to follow the names."""
+    names = [f.name.replace("_", " ") for f in dataclasses.fields(cls)]
+    if "status" in names:
+        names.remove("status")
+        names.insert(1 if names[0] == "name" else 2, "status")
+    return names
 
 
 def test_rows_render_as_a_table() -> None:
@@ -81,6 +86,7 @@ def test_rows_render_as_a_table() -> None:
     assert "<table" in markup and markup.endswith("</table></div>")
     headers = cells(markup, "th")
     assert headers == headings(ChannelInfo)
+    assert headers[:2] == ["name", "status"]
     body = re.findall(r"<tr>(.*?)</tr>", markup.split("<tbody>", 1)[1], flags=re.S)
     assert len(body) == 2
     first = cells(body[0], "td")
@@ -101,10 +107,9 @@ def test_subscriber_and_client_rows_render_and_escape() -> None:
     sub = dataclasses.replace(subscriber(lag=2), client_id="<script>x</script>")
     markup = Rows([sub])._repr_html_()
     assert "<script>" not in markup and "&lt;script&gt;x&lt;/script&gt;" in markup
-    # status is computed, not stored: it still gets a column, after the client.
-    expected = headings(SubscriberInfo)
-    expected.insert(2, "status")
-    assert cells(markup, "th") == expected
+    # Status comes early, right after the channel and the client.
+    assert cells(markup, "th")[:3] == ["channel", "client id", "status"]
+    assert cells(markup, "th") == headings(SubscriberInfo)
     client = ClientInfo("<i>c</i>", {"<script>": 1})
     markup = Rows([client])._repr_html_()
     assert "<script>" not in markup and "<i>" not in markup
@@ -139,7 +144,8 @@ def row_cells(markup: str) -> dict[str, str]:
 def test_times_durations_and_status_read_as_the_dashboard_writes_them() -> None:
     ts = 1_796_106_203_249
     sub = SubscriberInfo(channel="orders", client_id="slow", index=1, lag=1_234, pending=3,
-                         lag_seconds=299.5, last_read_ts=ts - 61_000, beyond_head=False)
+                         lag_seconds=299.5, last_read_ts=ts - 61_000, beyond_head=False,
+                         status="stalled", read_rate=0.0)
     markup = Rows([sub])._repr_html_()
     assert not EPOCH_MS.search(markup)
     row = row_cells(markup)
@@ -150,6 +156,19 @@ def test_times_durations_and_status_read_as_the_dashboard_writes_them() -> None:
     assert "text-align:left" in row["channel"] and "white-space:nowrap" in row["channel"]
     # Status is a word, coloured by the palette (never colour alone).
     assert row["status"].endswith("|stalled") and "color:#b42318" in row["status"]
+    assert row["read rate"].endswith("|0/s") and row["eta s"].endswith("|—")
+
+
+def test_rates_read_per_second_and_eta_as_a_duration() -> None:
+    sub = dataclasses.replace(subscriber(lag=900), status="catching up", read_rate=12.5,
+                              eta_s=72.0)
+    row = row_cells(Rows([sub])._repr_html_())
+    assert row["read rate"].endswith("|12/s") and "text-align:right" in row["read rate"]
+    assert row["eta s"].endswith("|1 min 12 s")
+    assert row["status"].endswith("|catching up") and "color:#067647" in row["status"]
+    for rate, text in ((0.25, "0.25/s"), (3.5, "3.5/s"), (1_204.0, "1,204/s"), (None, "—")):
+        shown = row_cells(Rows([channel(write_rate=rate)])._repr_html_())["write rate"]
+        assert shown.endswith("|" + text)
 
 
 def test_channel_rows_show_caps_as_durations_and_missing_values_as_dashes() -> None:
@@ -174,10 +193,11 @@ def test_client_rows_show_channels_readably() -> None:
 
 def test_to_pandas_has_typed_columns_and_status() -> None:
     pd = pytest.importorskip("pandas")
-    sub = subscriber(lag=2, last_read_ts=1_796_106_203_249)
+    sub = dataclasses.replace(subscriber(lag=2, last_read_ts=1_796_106_203_249),
+                              status="behind")
     frame = Rows([sub, subscriber()]).to_pandas()
     assert list(frame.columns)[:3] == ["channel", "client_id", "status"]
-    assert list(frame["status"]) == [sub.status(), "caught up"]
+    assert list(frame["status"]) == ["behind", "caught up"]
     assert frame["last_read_ts"][0] == pd.Timestamp(1_796_106_203_249, unit="ms", tz="UTC")
     assert frame["lag_seconds"][0] == pd.Timedelta(0)
     assert len(Rows().to_pandas()) == 0
