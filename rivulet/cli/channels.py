@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from ..exceptions import ChannelNotFoundError
-from ..formatting import NONE, now_ms, status_of
+from ..formatting import NONE, now_ms, per_second, severity
 from ..names import validate_name
 from .options import (
     COUNT,
@@ -45,30 +46,34 @@ def channels(match: str | None, limit: int | None, offset: int, as_json: bool,
         return
     now = now_ms()
     body = [
-        [safe(r.name), count(r.message_count), count(r.head_id), count(r.subscriber_count),
-         count(r.max_lag), duration(r.max_lag_seconds) if r.max_lag else NONE,
-         ago(r.last_write_ts, now), safe(r.error or "")]
+        [safe(r.name), status_cell(r.status), count(r.message_count), count(r.head_id),
+         count(r.subscriber_count), count(r.max_lag),
+         duration(r.max_lag_seconds) if r.max_lag else NONE, ago(r.last_write_ts, now),
+         per_second(r.write_rate), safe(r.error or "")]
         for r in rows
     ]
     worst = max(rows, key=lambda r: (r.max_lag_seconds, r.max_lag))
     shown = f"{len(rows)} of {total}" if len(rows) < total else f"{total}"
+    # The total's status is the worst shown, as a channel's is its worst subscriber's.
     body.append([
-        f"TOTAL ({shown} channels)", count(sum(r.message_count for r in rows)), "",
+        f"TOTAL ({shown} channels)", status_cell(max((r.status for r in rows), key=severity)),
+        count(sum(r.message_count for r in rows)), "",
         count(sum(r.subscriber_count for r in rows)), count(max(r.max_lag for r in rows)),
-        duration(worst.max_lag_seconds) if worst.max_lag else NONE, "", "",
+        duration(worst.max_lag_seconds) if worst.max_lag else NONE, "",
+        per_second(_sum_rates(r.write_rate for r in rows)), "",
     ])
-    headers = ["CHANNEL", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG", "OLDEST UNREAD",
-               "LAST WRITE", "ERROR"]
+    headers = ["CHANNEL", "STATUS", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG",
+               "OLDEST UNREAD", "LAST WRITE", "WRITE RATE", "ERROR"]
     if not any(r.error for r in rows):
         headers, body = headers[:-1], [row[:-1] for row in body]
-    statuses = [status_of(r, now) for r in rows]
-    if any(statuses):  # once channels carry a status (SPEC 9), show it after the name
-        headers.insert(1, "STATUS")
-        for row, status in zip(body, [*statuses, ""]):
-            row.insert(1, status_cell(status) if status else "")
-        click.echo(table(headers, body, right=(2, 3, 4, 5)))
-        return
-    click.echo(table(headers, body, right=(1, 2, 3, 4)))
+    click.echo(table(headers, body, right=(2, 3, 4, 5, 8)))
+
+
+def _sum_rates(rates: Iterable[float | None]) -> float | None:
+    """The channels' write rates added up; None when no channel has one yet."""
+    known = [r for r in rates if r is not None]
+    return sum(known) if known else None
+
 
 @click.command()
 @click.argument("channel", callback=checked(validate_name))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from ..formatting import STATUS_TONES, duration, now_ms, status_of
+from ..formatting import STATUS_TONES, duration
 from ..models import SubscriberInfo
 from ..names import validate_name
 from .options import checked, open_admin, parse_count, parse_seconds, redis_url_option
@@ -27,17 +27,19 @@ def parse_statuses(value: str) -> tuple[str, ...]:
     return words
 
 
-def offences(row: SubscriberInfo, status: str, max_lag: int | None,
-             max_lag_seconds: float | None, statuses: Sequence[str]) -> list[str]:
+def offences(row: SubscriberInfo, max_lag: int | None, max_lag_seconds: float | None,
+             statuses: Sequence[str]) -> list[str]:
     """Why ``row`` crosses a threshold (empty when it crosses none)."""
     found = []
     if max_lag is not None and row.lag > max_lag:
         found.append(f"lag {count(row.lag)} > {count(max_lag)}")
-    lag_s = row.lag_seconds if row.pending else 0.0
+    # lag_seconds comes from the lag history too, so it holds while every unread
+    # message was pruned (pending 0); only a caught-up subscriber has no lag time.
+    lag_s = row.lag_seconds if row.lag else 0.0
     if max_lag_seconds is not None and lag_s > max_lag_seconds:
         found.append(f"lag time {duration(lag_s)} > {duration(max_lag_seconds)}")
-    if status in statuses:
-        found.append(f"status {status}")
+    if row.status in statuses:
+        found.append(f"status {row.status}")
     return found
 
 
@@ -65,14 +67,12 @@ def check(channels: tuple[str, ...], max_lag: int | None, max_lag_seconds: float
         statuses = () if max_lag is not None or max_lag_seconds is not None else DEFAULT_STATUSES
     with open_admin(redis_url) as admin:
         rows = read_subscribers(admin, channels)
-    now = now_ms()
     body = []
     for row in rows:
-        status = status_of(row, now)
-        found = offences(row, status, max_lag, max_lag_seconds, statuses)
+        found = offences(row, max_lag, max_lag_seconds, statuses)
         if found:
             body.append([safe(row.channel), safe(row.client_id), count(row.lag),
-                         status_cell(status), "; ".join(found)])
+                         status_cell(row.status), "; ".join(found)])
     if not body:
         click.echo(f"ok: {count(len(rows))} subscriber{'' if len(rows) == 1 else 's'} "
                    "within thresholds")

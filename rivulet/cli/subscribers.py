@@ -10,7 +10,7 @@ import click
 
 from ..admin import Admin
 from ..exceptions import ChannelNotFoundError
-from ..formatting import NONE, now_ms, status_of
+from ..formatting import NONE, now_ms
 from ..models import SubscriberInfo
 from ..names import validate_name
 from .options import (
@@ -27,8 +27,8 @@ from .output import ago, count, duration, emit_json, safe, status_cell, table, u
 from .watch import redraw
 
 
-def _subscriber_dict(row: SubscriberInfo, at_ms: int) -> dict[str, Any]:
-    return {**row.to_dict(), "pruned_unread": row.pruned_unread, "status": status_of(row, at_ms)}
+def _subscriber_dict(row: SubscriberInfo) -> dict[str, Any]:
+    return {**row.to_dict(), "pruned_unread": row.pruned_unread}
 
 
 def every_subscriber(admin: Admin) -> tuple[list[SubscriberInfo], int]:
@@ -72,7 +72,7 @@ def lag_table(rows: Sequence[SubscriberInfo], at_ms: int, one_channel: bool) -> 
     body = [
         [safe(r.channel), safe(r.client_id), count(r.index), count(r.lag), count(r.pending),
          count(r.pruned_unread), duration(r.lag_seconds) if r.lag else NONE,
-         ago(r.last_read_ts, at_ms), status_cell(status_of(r, at_ms))]
+         ago(r.last_read_ts, at_ms), status_cell(r.status)]
         for r in rows
     ]
     headers = ["CHANNEL", "CLIENT", "INDEX", "LAG", "PENDING", "PRUNED UNREAD", "LAG TIME",
@@ -108,11 +108,10 @@ def lag(channel: str | None, watch: bool, interval: float, as_json: bool,
             redraw(frame, interval)
             return
         rows = read_subscribers(admin, names)
-    now = now_ms()
     if as_json:
-        emit_json({"subscribers": [_subscriber_dict(row, now) for row in rows]})
+        emit_json({"subscribers": [_subscriber_dict(row) for row in rows]})
         return
-    click.echo(lag_table(rows, now, channel is not None))
+    click.echo(lag_table(rows, now_ms(), channel is not None))
 
 
 @click.command()
@@ -134,9 +133,7 @@ def clients(limit: int | None, offset: int, as_json: bool, redis_url: str) -> No
     if not rows:
         click.echo("no clients")
         return
-    now = now_ms()
-    statuses = {(s.channel, s.client_id): status_of(s, now)
-                for subs in found.values() for s in subs}
+    statuses = {(s.channel, s.client_id): s.status for subs in found.values() for s in subs}
     body = [
         [safe(r.client_id), safe(channel), count(index), count(r.lags.get(channel, 0)),
          status_cell(statuses.get((channel, r.client_id), NONE))]

@@ -139,17 +139,21 @@ def test_channels_table_has_every_column_and_totals(run: Run, orders: None,
     result = run("channels")
     assert result.exit_code == 0, result.output
     header, *rows, total = result.stdout.splitlines()
-    assert header.split() == ["CHANNEL", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST", "LAG",
-                              "OLDEST", "UNREAD", "LAST", "WRITE"]
+    assert header.split() == ["CHANNEL", "STATUS", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST",
+                              "LAG", "OLDEST", "UNREAD", "LAST", "WRITE", "WRITE", "RATE"]
     assert [r.split("  ")[0] for r in rows] == [HOSTILE, "orders", UNICODE]
     orders_row = rows[1]
     # Numbers are right-aligned under their headers.
     for column in ("MESSAGES", "HEAD", "SUBSCRIBERS"):
         end = header.index(column) + len(column)
         assert orders_row[end - 1].isdigit() and orders_row[end] == " "
+    assert len(orders_row) == len(header)  # WRITE RATE, the last column, too
     # Durations and times as the dashboard writes them (rivulet.formatting).
-    assert re.search(r"orders +4 +4 +2 +4 +\d+(\.\d)? s +(just now|\d+(\.\d)? s ago)$", orders_row)
-    assert re.match(r"TOTAL \(3 channels\) +5 +4 +4 ", total)
+    # slow subscribed just now and has not read: behind. No lag history is kept
+    # (set_history was not called), so there is no write rate to show.
+    assert re.search(r"orders +behind +4 +4 +2 +4 +\d+(\.\d)? s +(just now|\d+(\.\d)? s ago)"
+                     r" +— *$", orders_row)
+    assert re.match(r"TOTAL \(3 channels\) +behind +5 +4 +4 ", total)
 
 
 def test_channels_json_paging_and_match(run: Run, orders: None,
@@ -241,7 +245,8 @@ def test_clients(run: Run, orders: None) -> None:
     assert result.exit_code == 0
     assert [line.split() for line in result.stdout.splitlines()] == [
         ["CLIENT", "CHANNEL", "INDEX", "LAG", "STATUS"],
-        ["fast", "orders", "4", "0", "caught", "up"], ["slow", "orders", "0", "4", "stalled"]]
+        # slow subscribed just now and never read: behind (not stopped, SPEC 8).
+        ["fast", "orders", "4", "0", "caught", "up"], ["slow", "orders", "0", "4", "behind"]]
     data = json.loads(run("clients", "--json", "--limit", "1").stdout)
     assert data["total"] == 2
     (fast,) = data["clients"]

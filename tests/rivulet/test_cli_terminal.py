@@ -4,6 +4,7 @@ and what ``post -`` says about stdin's newline."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pty
 import select
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from dashboard import formatting as dashboard_formatting
-from rivulet import formatting
+from rivulet import formatting, keys
 from rivulet.cli import checks as check_module
 from rivulet.cli import output, watch
 from rivulet.models import SubscriberInfo
@@ -32,6 +33,20 @@ run = base.run
 connect = base.connect
 admin = base.admin
 orders = base.orders
+
+
+def age_slow(store: Any) -> None:
+    """Age `orders`' slow reader: it read and subscribed ten minutes ago, past the
+    Admin's stop_after (60 s), with 4 unread: a real ``stopped`` (red) status.
+    Just subscribed and never read it is only ``behind``."""
+    ten_min_ago = formatting.now_ms() - 600_000
+    store.zadd(keys.read_key("orders"), {"slow": ten_min_ago})
+    store.hset(keys.history_settings_key("orders"), "s:slow", ten_min_ago)
+
+
+@pytest.fixture
+def slow_gone(store: Any, orders: None) -> None:
+    age_slow(store)
 
 
 def test_redis_url_is_accepted_before_the_command(run: Run, url: str, orders: None) -> None:
@@ -63,7 +78,8 @@ def test_cli_and_dashboard_write_times_alike() -> None:
 def test_lag_table_uses_the_shared_formats(run: Run, orders: None) -> None:
     table = run("lag", "orders").stdout
     slow = next(line for line in table.splitlines() if line.startswith("slow"))
-    assert "never" in slow and "stalled" in slow
+    # Never read, just subscribed: behind (not stopped, inside its first stop_after).
+    assert "never" in slow and slow.endswith("behind")
     assert " s " in slow and "-" not in slow.replace("caught up", "")
 
 
@@ -79,12 +95,18 @@ def test_post_from_stdin_says_it_kept_the_trailing_newline(run: Run, orders: Non
 
 # -- check ------------------------------------------------------------------
 
-def test_check_by_default_flags_red_statuses(run: Run, orders: None) -> None:
+def test_check_by_default_flags_red_statuses(run: Run, orders: None, store: Any) -> None:
+    # A new subscriber that has not read yet is behind (amber): not an offence.
+    fresh = run("check")
+    assert fresh.exit_code == 0, fresh.output
+    assert fresh.stdout == "ok: 2 subscribers within thresholds\n"
+    age_slow(store)
     result = run("check")
     assert result.exit_code == 1, result.output
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["CHANNEL", "CLIENT", "LAG", "STATUS", "OFFENCE"]
-    assert len(rows) == 1 and rows[0].split()[:4] == ["orders", "slow", "4", "stalled"]
+    assert len(rows) == 1 and rows[0].split()[:4] == ["orders", "slow", "4", "stopped"]
+    assert rows[0].endswith("status stopped")
 
 
 def test_check_max_lag_threshold(run: Run, orders: None) -> None:
@@ -98,9 +120,9 @@ def test_check_max_lag_threshold(run: Run, orders: None) -> None:
     assert row.startswith("orders") and "slow" in row and "lag 4 > 3" in row
 
 
-def test_check_status_and_seconds_thresholds(run: Run, orders: None) -> None:
-    assert run("check", "--status", "behind").exit_code == 0  # slow is stalled, not behind
-    assert run("check", "--status", "behind,stalled").exit_code == 1
+def test_check_status_and_seconds_thresholds(run: Run, slow_gone: None) -> None:
+    assert run("check", "--status", "behind").exit_code == 0  # slow is stopped, not behind
+    assert run("check", "--status", "behind,stopped").exit_code == 1
     assert run("check", "--max-lag-seconds", "1d").exit_code == 0
 
 
@@ -118,13 +140,21 @@ def test_check_bad_input_and_unknown_channel(run: Run, orders: None) -> None:
 def test_check_offences_for_lag_seconds() -> None:
     row = SubscriberInfo(channel="c", client_id="x", index=1, lag=3, pending=3,
                          lag_seconds=600.0, last_read_ts=None, beyond_head=False)
-    assert check_module.offences(row, "behind", None, 300.0, ()) == [
+    assert check_module.offences(row, None, 300.0, ()) == [
         "lag time 10 min 0 s > 5 min 0 s"]
-    assert check_module.offences(row, "behind", None, 600.0, ()) == []
-    # Nothing pending: no message waits, whatever lag_seconds says.
-    none_pending = SubscriberInfo(channel="c", client_id="x", index=1, lag=3, pending=0,
-                                  lag_seconds=600.0, last_read_ts=None, beyond_head=False)
-    assert check_module.offences(none_pending, "behind", None, 300.0, ()) == []
+    assert check_module.offences(row, None, 600.0, ()) == []
+    # Every unread message pruned: lag_seconds is the history's time since the
+    # head passed the index, and it still counts.
+    none_pending = dataclasses.replace(row, pending=0)
+    assert check_module.offences(none_pending, None, 300.0, ()) == [
+        "lag time 10 min 0 s > 5 min 0 s"]
+    # Caught up: no lag time, whatever the field says.
+    caught_up = dataclasses.replace(row, index=4, lag=0, pending=0)
+    assert check_module.offences(caught_up, None, 300.0, ()) == []
+    # The status is the row's own field.
+    stopped = dataclasses.replace(row, status="stopped")
+    assert check_module.offences(stopped, None, None, ("stopped",)) == ["status stopped"]
+    assert check_module.offences(row, None, None, ("stopped",)) == []
 
 
 # -- colour -----------------------------------------------------------------
@@ -190,7 +220,7 @@ class Pty:
         os.close(self.master)
 
 
-def test_lag_watch_redraws_in_place_and_ends_cleanly_on_ctrl_c(url: str, orders: None,
+def test_lag_watch_redraws_in_place_and_ends_cleanly_on_ctrl_c(url: str, slow_gone: None,
                                                               admin: Any) -> None:
     env = script_env(url, TERM="xterm")
     env.pop("NO_COLOR", None)
@@ -206,7 +236,7 @@ def test_lag_watch_redraws_in_place_and_ends_cleanly_on_ctrl_c(url: str, orders:
     finally:
         term.close()
     assert seen.count(b"\x1b[2J") == 1  # the screen is blanked once, never per frame: no flicker
-    assert b"\x1b[31mstalled\x1b[0m" in seen  # the palette, on a terminal
+    assert b"\x1b[31mstopped\x1b[0m" in seen  # the palette, on a terminal
     assert seen.rstrip(b"\r\n").endswith(watch.SHOW_CURSOR.encode())  # the cursor comes back
     assert b"Traceback" not in seen and b"aborted" not in seen
 
