@@ -73,7 +73,10 @@ def test_the_admin_tour_reads_like_the_dashboard(executed: Any) -> None:
     subscriber_table = next(h for h in shown.split("<div") if ">client id</th>" in h
                             and ">lag seconds</th>" in h)
     assert ">status</th>" in subscriber_table
-    assert "stalled" in subscriber_table and "caught up" in subscriber_table
+    statuses = re.findall(r"font-weight:600;\">([a-z ]+)</td>", subscriber_table)
+    assert sorted(statuses) == ["catching up", "caught up", "stopped"]
+    # Rates per second and the catching-up reader's ETA as a duration.
+    assert re.search(r">\d[\d,.]*/s<", subscriber_table)
     # Durations as the dashboard writes them.
     assert re.search(r">\d+(\.\d)? s<", subscriber_table)
     # Admin names its server (test_models checks the password is masked).
