@@ -60,6 +60,14 @@ def head_points(snapshots: Iterable[Snapshot]) -> list[Point]:
     return [Point(s.ts, 0, s.head_id) for s in snapshots]
 
 
+#: A shorter interval would snapshot on nearly every call, which is not the
+#: "one extra command except once per interval" the hot path promises.
+MIN_INTERVAL_S = 0.01
+#: Ten years: past that a setting is a typo, and in ms it would leave the
+#: integers a Lua number holds exactly.
+MAX_SETTING_S = 10 * 365 * 86_400
+
+
 def settings_mapping(interval: float | None, keep: float) -> dict[str, int]:
     """The rvl:hcfg:{C} fields for Admin.set_history, validated: ``interval``
     in seconds (None stops recording), ``keep`` in seconds, both finite and
@@ -70,6 +78,11 @@ def settings_mapping(interval: float | None, keep: float) -> dict[str, int]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if value > MAX_SETTING_S:
+            raise ValueError(f"{name} must be at most {MAX_SETTING_S} seconds (ten years), "
+                             f"not {value!r}")
+    if interval is not None and interval < MIN_INTERVAL_S:
+        raise ValueError(f"interval must be at least {MIN_INTERVAL_S} s, not {interval!r}")
     keep_ms = max(1, round(keep * 1000))
     if interval is None:
         return {"interval_ms": 0, "keep_ms": keep_ms}

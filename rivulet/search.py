@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import keys, scripts
-from .codec import Message, decode_for_display, text
+from .codec import MAX_TS_MS, Message, decode_for_display, text
 from .exceptions import ChannelNotFoundError
 from .retry import RetryPolicy
 
@@ -64,7 +64,7 @@ def parse_time_ms(raw: str) -> int:
     """
     raw = raw.strip()
     if _DIGITS.match(raw):
-        return int(raw)
+        return _shown(int(raw), raw)
     value = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1))
@@ -78,6 +78,13 @@ def parse_time_ms(raw: str) -> int:
     ms = int(moment.timestamp() * 1000)
     if ms < 0:
         raise ValueError(f"{raw[:40]!r} is before 1970")
+    return _shown(ms, raw)
+
+
+def _shown(ms: int, raw: str) -> int:
+    # Pages print the time back as a date: one past year 9999 has none.
+    if ms > MAX_TS_MS:
+        raise ValueError(f"{raw[:40]!r} is after the year 9999")
     return ms
 
 

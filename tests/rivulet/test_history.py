@@ -149,7 +149,11 @@ def test_set_history_refuses_bad_settings_and_unknown_channels(backend: Any,
     make_client("w", channel_ids="ch")
     admin = admin_for(backend)
     for bad in ({"interval": 0}, {"interval": -1}, {"keep": float("inf")},
-                {"interval": 10, "keep": 5}, {"interval": "10"}):
+                {"interval": 10, "keep": 5}, {"interval": "10"},
+                # Finite in seconds, but not as ms, or past any sane setting.
+                {"interval": 1, "keep": 1e308}, {"interval": 1e308, "keep": 1e308},
+                # A snapshot on nearly every call is not "once per interval".
+                {"interval": 1e-7}):
         with pytest.raises(ValueError):
             admin.set_history("ch", **bad)
     with pytest.raises(rivulet.ChannelNotFoundError):
