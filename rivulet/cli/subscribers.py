@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..admin import Admin
-from ..exceptions import ChannelNotFoundError
+from ..exceptions import ChannelNotFoundError, RivuletError
 from ..formatting import NONE, now_ms
 from ..models import SubscriberInfo
 from ..names import validate_name
@@ -82,6 +82,31 @@ def lag_table(rows: Sequence[SubscriberInfo], at_ms: int, one_channel: bool) -> 
     return table(headers, body, right=(2, 3, 4, 5))
 
 
+class LagFrames:
+    """The frames of ``lag --watch``. A watch is left running on a wall screen:
+    a Redis outage or hang shows as an error line above the last table read
+    (and when it was read), and the next frame looks again."""
+
+    def __init__(self, admin: Admin, names: list[str], interval_s: float) -> None:
+        self.admin, self.names, self.interval_s = admin, names, interval_s
+        self.last: tuple[str, int] | None = None
+
+    def __call__(self) -> str:
+        now = now_ms()
+        head = f"{utc_time(now)}  every {duration(self.interval_s)}  (Ctrl-C to stop)\n\n"
+        try:
+            rows = read_subscribers(self.admin, self.names)
+        except RivuletError as error:
+            note = f"Error: {safe(' '.join(str(error).split()))} (trying again)"
+            if self.last is None:
+                return head + note
+            table, read_ms = self.last
+            return f"{head}{note}\n\nAs read {ago(read_ms, now)}:\n{table}"
+        table = lag_table(rows, now, len(self.names) == 1)
+        self.last = (table, now)
+        return head + table
+
+
 @click.command()
 @click.argument("channel", required=False, callback=checked(validate_name))
 @click.option("-w", "--watch", is_flag=True, help="Redraw the table until Ctrl-C.")
@@ -100,12 +125,7 @@ def lag(channel: str | None, watch: bool, interval: float, as_json: bool,
     names = [] if channel is None else [channel]
     with open_admin(redis_url) as admin:
         if watch:
-            def frame() -> str:
-                now = now_ms()
-                rows = read_subscribers(admin, names)
-                return f"{utc_time(now)}  every {duration(interval)}  (Ctrl-C to stop)\n\n" + (
-                    lag_table(rows, now, channel is not None))
-            redraw(frame, interval)
+            redraw(LagFrames(admin, names, interval), interval)
             return
         rows = read_subscribers(admin, names)
     if as_json:

@@ -250,3 +250,24 @@ def test_watch_and_json_do_not_mix(run: Run) -> None:
 def test_paint_overwrites_each_line() -> None:
     assert watch.paint("a\nb") == f"{watch.HOME}a{watch.CLEAR_LINE_END}\nb" \
         f"{watch.CLEAR_LINE_END}\n{watch.CLEAR_BELOW}"
+
+
+def test_lag_watch_shows_an_outage_and_goes_on(admin: Any, orders: None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from rivulet.cli import subscribers
+    from rivulet.exceptions import TimeoutError as RivuletTimeout
+
+    frames = subscribers.LagFrames(admin, ["orders"], 0.2)
+    assert "fast" in frames() and "Error" not in frames()
+    real = subscribers.read_subscribers
+
+    def hung(*args: Any) -> Any:
+        raise RivuletTimeout("Redis did not answer in time")
+
+    monkeypatch.setattr(subscribers, "read_subscribers", hung)
+    during = frames()
+    assert "Error: Redis did not answer in time (trying again)" in during
+    assert "As read" in during and "fast" in during  # the last table stays on screen
+    monkeypatch.setattr(subscribers, "read_subscribers", real)
+    after = frames()
+    assert "Error" not in after and "fast" in after
