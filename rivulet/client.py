@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import functools
 import itertools
 import logging
@@ -18,67 +17,24 @@ from .codec import (
     MAX_ID,
     Message,
     decode_messages,
-    display_id,
     encode_batch,
     ids_of,
     json_literal,
     text,
 )
-from .exceptions import BackendError, NotReplicatedError, NotSubscribedError, RivuletError
+from .exceptions import NotReplicatedError, NotSubscribedError, RivuletError
+from .mirror import IndexMirror, out_of_memory
 from .names import validate_name, validate_names
+from .policy import IndexPolicy, checked_limit, checked_timeout
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
 from .wakeup import SPUBLISH, Wakeup
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
-#: A timeout longer than this (about 31 years) waits as a negative one does:
-#: until a message arrives. Clocks and waits cannot take 10**400 seconds.
-MAX_TIMEOUT_S = 1e9
-
 log = logging.getLogger("rivulet")
 
 Inbox = dict[str, list[Message]]
-
-
-class IndexPolicy(str, enum.Enum):
-    """Where a subscription starts reading."""
-
-    EARLIEST = "earliest"  #: before the oldest message still stored
-    CURRENT = "current"  #: this client's stored index; with none, as LATEST
-    LATEST = "latest"  #: after the newest message: only new messages
-
-    @classmethod
-    def parse(cls, value: object) -> IndexPolicy:
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls(value.lower())
-            except ValueError:
-                pass
-        valid = ", ".join(repr(p.value) for p in cls)
-        raise ValueError(f"unknown index policy {value!r}; use one of {valid}")
-
-
-def _timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(value).__name__}")
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int past any float: absurdly long, or absurdly negative
-        return -1.0
-    if seconds != seconds:  # NaN
-        raise ValueError("timeout must be a number, not NaN")
-    return -1.0 if seconds > MAX_TIMEOUT_S else seconds
-
-
-def _limit(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"message_limit must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"message_limit must be at least 1, not {value}")
-    return min(value, 2**53 - 1)  # past that Lua would send Redis "1e+17"
 
 
 class Client:
@@ -128,9 +84,7 @@ class Client:
         self._writes = itertools.count()
         self._owns_redis = redis is None
         self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
-        # channel -> index as last written to (or read from) the rvl:index: mirror;
-        # None until loaded, so a resumed client learns its channels lazily.
-        self._mirror: dict[str, int] | None = None
+        self._mirror = IndexMirror(self.redis, self.retry, self.client_id)
         self._wakeup = Wakeup(self.redis)
         # Writes skip redis-py's command layer where the client allows it.
         self._fast = fastpath.for_redis(self.redis)
@@ -204,10 +158,10 @@ class Client:
             # On a full Redis (maxmemory) a subscribe script only succeeds
             # when it created nothing: the channel and this client's
             # subscription existed, so the registries already name them.
-            if isinstance(result, Exception) and not _out_of_memory(result):
+            if isinstance(result, Exception) and not out_of_memory(result):
                 raise result
         indexes = {c: int(results[i]) for i, c in enumerate(channels)}
-        self._write_mirror(indexes)
+        self._mirror.write(indexes)
         return indexes
 
     def unsubscribe(self, channel_ids: str | Iterable[str]) -> None:
@@ -233,9 +187,7 @@ class Client:
         if int(results[-1]) == 0:
             cleanup.command("zrem", keys.CLIENTS, self.client_id)
         self._run(cleanup, "unsubscribe")
-        if self._mirror is not None:
-            for channel in channels:
-                self._mirror.pop(channel, None)
+        self._mirror.drop(channels)
 
     # -- writing -----------------------------------------------------------
 
@@ -309,11 +261,11 @@ class Client:
 
         :raises NotSubscribedError: ``timeout < 0`` with no subscriptions.
         """
-        wait_s = _timeout(timeout)
-        limit = _limit(message_limit)
+        wait_s = checked_timeout(timeout)
+        limit = checked_limit(message_limit)
         deadline = None if wait_s < 0 else time.monotonic() + wait_s
         while True:
-            channels = self._channels()
+            channels = self._mirror.channels()
             if not channels:
                 # None to begin with, or an operator removed the last one while
                 # we waited: no write can wake us now.
@@ -330,7 +282,7 @@ class Client:
             inbox = self._fetch(channels, limit)
             if inbox:
                 return inbox
-            if self._channels() != channels:
+            if self._mirror.channels() != channels:
                 continue  # an operator removed a subscription: watch the rest
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -370,8 +322,8 @@ class Client:
                 indexes[channel] = int(index)
             else:
                 gone.append(channel)
-        self._forget(gone)
-        self._write_mirror(indexes)
+        self._mirror.forget(gone)
+        self._mirror.write(indexes)
         return indexes
 
     def listen(
@@ -384,7 +336,7 @@ class Client:
         message was yielded and the next is asked for, so a crash mid-batch
         gets the batch again.
         """
-        _timeout(timeout)
+        checked_timeout(timeout)
         done: Inbox | None = None
         while True:
             if done is not None:
@@ -422,54 +374,6 @@ class Client:
                                            "wake-up probe")
         return self._publish
 
-    def _channels(self) -> list[str]:
-        if self._mirror is None:
-            rows = self.retry.run(
-                lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1, withscores=True),
-                "load subscriptions",
-            )
-            # display_id: a planted inf is no reason for every read to fail.
-            self._mirror = {text(m): display_id(float(s)) for m, s in rows}
-        return list(self._mirror)
-
-    def _write_mirror(self, indexes: Mapping[str, int]) -> None:
-        """Bring the rvl:index: mirror in line with the authority's indexes.
-
-        Only values that differ from what this object last saw are written;
-        before it has seen the mirror (a fresh client subscribing) all are,
-        rather than spending a round trip to load it first.
-        """
-        known = self._mirror
-        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
-        if stale:
-            try:
-                self.retry.run(
-                    lambda: self.redis.zadd(keys.index_key(self.client_id), stale),
-                    "update index",
-                )
-            except BackendError as error:
-                if not _out_of_memory(error):
-                    raise
-                # A full Redis (maxmemory) refuses the mirror, not the read or
-                # commit that moved the authority: draining must go on. Left
-                # stale here, the mirror is written again by the next call.
-                log.warning("index mirror of client %r not updated: %s", self.client_id, error)
-                return
-            if known is not None:
-                known.update(stale)
-
-    def _forget(self, gone: list[str]) -> None:
-        """Drop subscriptions Redis no longer has (an operator removed them, or
-        the channel was deleted) from the mirror and from this object."""
-        if not gone:
-            return
-        self.retry.run(
-            lambda: self.redis.zrem(keys.index_key(self.client_id), *gone), "drop subscriptions"
-        )
-        if self._mirror is not None:
-            for channel in gone:
-                self._mirror.pop(channel, None)
-
     def _fetch(self, channels: list[str], limit: int) -> Inbox:
         batch = scripts.Batch()
         commit = "1" if self.auto_commit else "0"
@@ -497,14 +401,9 @@ class Client:
             messages = decode_messages(reply[4:4 + count], ids_of(reply[4 + count:]), channel)
             if messages:
                 inbox[channel] = messages
-        self._forget(gone)
-        self._write_mirror(indexes)
+        self._mirror.forget(gone)
+        self._mirror.write(indexes)
         return inbox
-
-
-def _out_of_memory(error: Exception) -> bool:
-    """True for Redis refusing a write under ``maxmemory`` (its OOM reply)."""
-    return "maxmemory" in str(error)
 
 
 def _warn_broken(channel: str, what: str, error: Exception) -> None:
