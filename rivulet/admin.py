@@ -9,59 +9,30 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import math
 import re
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from . import history, keys, lag_rows, lagscan, scripts
 from . import search as search_mod
-from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
-from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
+from .admin_base import age_s, non_negative, none_if_negative
+from .admin_messages import MessagesAdmin
+from .client import IndexPolicy
+from .codec import display_id, text
 from .exceptions import (
     ChannelNotFoundError,
-    ConnectionError,
     InvalidNameError,
     NotSubscribedError,
     RivuletError,
-    TimeoutError,
 )
 from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .names import validate_name
-from .notebook import describe_redis
-from .retry import RetryPolicy
-from .urls import redis_from_url
-from .wakeup import Publisher
 
 log = logging.getLogger("rivulet")
-#: Counts and ids above this are capped: doubles (Lua's numbers) are exact up to 2^53.
-MAX_INT = 2**53 - 1
 _GLOB_SPECIAL = re.compile(r"[*?\[]")
 
 
-def _none(value: Any) -> int | None:
-    number = int(value)
-    return None if number < 0 else number
-
-
-def _age_s(now_ms: int, ts: int) -> float:
-    return 0.0 if ts < 0 else max(0.0, (now_ms - ts) / 1000)
-
-
-def _non_negative(name: str, value: object, kind: type = int) -> Any:
-    """``value`` checked, and capped at 2^53 - 1: Redis would read a larger
-    count, formatted by Lua as ``1e+17``, as no integer at all."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise TypeError(f"{name} must be {'a number' if kind is float else 'an int'}")
-    if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    return min(value, MAX_INT)
-
-
-class Admin:
+class Admin(MessagesAdmin):
     """Management API over one Redis (or Redis Cluster).
 
     ``Admin(url)`` connects like :func:`rivulet.connect`; ``Admin(redis)``
@@ -69,46 +40,6 @@ class Admin:
     judged over the last ``window`` seconds of history; a subscriber that
     has not read or committed for ``stop_after`` seconds is ``stopped``.
     """
-
-    def __init__(self, redis_url_or_client: Any = None, *, retry: RetryPolicy | None = None,
-                 window: float = 120, stop_after: float = 60, **redis_args: Any) -> None:
-        self.retry = retry or RetryPolicy()
-        self.window = _non_negative("window", window, float)
-        self.stop_after = _non_negative("stop_after", stop_after, float)
-        if redis_url_or_client is None or isinstance(redis_url_or_client, str):
-            self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
-            self._owns_redis = True
-        else:
-            if redis_args:
-                raise TypeError("pass either a ready redis client or a URL and options, not both")
-            self.redis = redis_url_or_client
-            self._owns_redis = False
-        self._publisher = Publisher(self.redis)
-
-    def __repr__(self) -> str:
-        # Names the server a notebook talks to, never its password.
-        return f"<rivulet.Admin {describe_redis(self.redis)}>"
-
-    def close(self) -> None:
-        if self._owns_redis:
-            self.redis.close()
-
-    def ping(self) -> bool:
-        """True when Redis answers; raises :class:`ConnectionError` otherwise."""
-        return bool(self.retry.run(self.redis.ping, "PING"))
-
-    def _run(self, batch: scripts.Batch, what: str, strict: bool = True) -> list[Any]:
-        """``strict=False`` leaves a channel's or client's own error on its row,
-        but a node out of reach (a cluster failing over, a link down past the
-        retry budget) is raised: a row for it would show zeros that are not so."""
-        results = batch.run(self.redis, self.retry, what, strict)
-        for result in results:
-            if isinstance(result, (ConnectionError, TimeoutError)):
-                raise result
-        return results
-
-    def _call(self, call: Callable[[], Any], what: str) -> Any:
-        return self.retry.run(call, what)
 
     # -- channels ----------------------------------------------------------
 
@@ -139,8 +70,8 @@ class Admin:
     def channel_page(self, match: str | None = None, offset: int = 0,
                      limit: int | None = None) -> tuple[Rows[ChannelInfo], int]:
         """One page of :meth:`channels` and the total it is a page of."""
-        offset = _non_negative("offset", offset)
-        limit = _non_negative("limit", limit)
+        offset = non_negative("offset", offset)
+        limit = non_negative("limit", limit)
         if match is None and limit is not None:
             batch = scripts.Batch()
             batch.command("zrangebylex", keys.CHANNELS, "-", "+", offset, limit)
@@ -285,8 +216,8 @@ class Admin:
 
     def clients(self, offset: int = 0, limit: int | None = None) -> Rows[ClientInfo]:
         """Clients sorted by id, each with its channels, indexes and lags."""
-        offset = _non_negative("offset", offset)
-        limit = _non_negative("limit", limit)
+        offset = non_negative("offset", offset)
+        limit = non_negative("limit", limit)
         page = -1 if limit is None else limit
         raw = self._call(
             lambda: self.redis.zrangebylex(keys.CLIENTS, "-", "+", offset, page), "list clients"
@@ -375,6 +306,15 @@ class Admin:
         self._unregister(channel, [client_id], channel_gone=bool(int(deleted)))
         return bool(int(was))
 
+    def set_index_at(self, channel: str, client_id: str, at: int | str) -> int:
+        """Move a subscriber to the last message written before ``at`` (ms or
+        ISO-8601), so its next read is the first one written at or after it;
+        to the head when every stored message is older. Returns the index."""
+        channel = validate_name(channel)
+        at_ms = search_mod.parse_time_ms(at) if isinstance(at, str) else non_negative("at", at)
+        found, head = search_mod.first_id_at_or_after(self.redis, self.retry, channel, at_ms)
+        return self.set_index(channel, client_id, head if found is None else found - 1)
+
     def _unregister(self, channel: str, clients: list[str], channel_gone: bool) -> None:
         """Drop ``channel`` from those clients' rvl:index: mirrors (and from the
         registry when it is gone) in one pipeline; then drop the clients left
@@ -390,110 +330,6 @@ class Admin:
         idle = [c for c, at in zip(clients, counts) if not int(results[at])]
         if idle:
             self._call(lambda: self.redis.zrem(keys.CLIENTS, *idle), "unregister")
-
-    # -- messages ------------------------------------------------------------
-
-    def _with_existence(self, channel: str, what: str, command: str, *args: Any) -> Any:
-        """Run one command on a channel in the same round trip as its existence check."""
-        batch = scripts.Batch()
-        batch.command("exists", *keys.reader_keys(channel)[:3])
-        batch.command(command, *args)
-        exists, result = self._run(batch, what)
-        if not int(exists):
-            raise ChannelNotFoundError(channel)
-        return result
-
-    def count(self, channel: str) -> int:
-        """How many messages the channel stores now."""
-        channel = validate_name(channel)
-        return int(self._with_existence(channel, "count", "zcard", keys.msg_key(channel)))
-
-    def messages(self, channel: str, after_id: int | None = None, before_id: int | None = None,
-                 limit: int = 50, newest_first: bool = True) -> Rows[Message]:
-        """Stored messages with ``after_id < id < before_id``; malformed members
-        come back with ``malformed: True`` and their raw text as ``data``."""
-        channel = validate_name(channel)
-        after_id = _non_negative("after_id", after_id)
-        before_id = _non_negative("before_id", before_id)
-        limit = _non_negative("limit", limit)
-        # Only scores that can be ids: a member planted at inf or -1 is left
-        # out (channel() reports it) rather than shown at an id it is not.
-        low = "0" if after_id is None else f"({after_id}"
-        high = str(MAX_ID) if before_id is None else f"({before_id}"
-        if newest_first:
-            rows = self._with_existence(
-                channel, "messages", "zrevrangebyscore", keys.msg_key(channel), high, low,
-                0, limit, True,
-            )
-        else:
-            rows = self._with_existence(
-                channel, "messages", "zrangebyscore", keys.msg_key(channel), low, high,
-                0, limit, True,
-            )
-        return Rows(decode_for_display(member, score) for member, score in rows)
-
-    def prune(self, channel: str, upto_id: int | None = None, older_than: float | None = None,
-              consumed: bool = False, keep_last: int | None = None) -> int:
-        """Delete messages meeting any criterion; returns how many went.
-
-        ``older_than`` is in seconds and inclusive. The id counter never moves.
-        """
-        channel = validate_name(channel)
-        upto_id = _non_negative("upto_id", upto_id)
-        older_than = _non_negative("older_than", older_than, float)
-        keep_last = _non_negative("keep_last", keep_last)
-        if upto_id is None and older_than is None and not consumed and keep_last is None:
-            raise ValueError("prune needs upto_id, older_than, consumed or keep_last")
-        args = [
-            "" if upto_id is None else upto_id,
-            "" if older_than is None else int(older_than * 1000),
-            "1" if consumed else "0",
-            "" if keep_last is None else keep_last,
-        ]
-        return int(self._channel_script(scripts.PRUNE, channel, 3, args, "prune"))
-
-    def set_retention(self, channel: str, max_messages: int | None = None,
-                      max_age: float | None = None) -> int:
-        """Cap a channel by count and/or age in seconds (None: no cap).
-        Applied at once and by every write; returns how many messages went now."""
-        channel = validate_name(channel)
-        max_messages = _non_negative("max_messages", max_messages)
-        max_age = _non_negative("max_age", max_age, float)
-        args = ["" if max_messages is None else max_messages,
-                "" if max_age is None else int(max_age * 1000)]
-        return int(self._channel_script(scripts.RETENTION, channel, 4, args, "set retention"))
-
-    def _channel_script(self, script: scripts.Script, channel: str, nkeys: int,
-                        args: list[Any], what: str) -> Any:
-        try:
-            return self.retry.run(
-                lambda: script(self.redis, keys.channel_keys(channel)[:nkeys], args), what
-            )
-        except ChannelNotFoundError:
-            raise ChannelNotFoundError(channel) from None
-
-    def post(self, channel: str, data: str, src: str = "dashboard", create: bool = False) -> int:
-        """Inject a message as an operator; returns its id. Needs no
-        subscription; an unknown channel is refused unless ``create``."""
-        channel = validate_name(channel)
-        src = validate_name(src, "src")
-        if not isinstance(data, str):
-            raise TypeError(f"data must be a str, not {type(data).__name__}")
-        encoded = encode_batch([data], DEFAULT_MAX_MESSAGE_BYTES)[0]
-        write_keys, args = write_call(
-            channel, [encoded], mode="create" if create else "exists", writer=src, src=src,
-            token=uuid.uuid4().hex, publish=self._call(
-                lambda: self._publisher.command(channel), "wake-up probe"),
-        )
-        batch = scripts.Batch()
-        batch.script(scripts.WRITE, write_keys, args)
-        if create:
-            batch.command("zadd", keys.CHANNELS, {channel: 0})
-        try:
-            reply = self._run(batch, "post")[0]
-        except ChannelNotFoundError:
-            raise ChannelNotFoundError(channel) from None
-        return int(reply[0])
 
     # -- lag history (SPEC section 8) ---------------------------------------
 
@@ -521,7 +357,7 @@ class Admin:
         :raises ChannelNotFoundError: no such channel.
         """
         channel = validate_name(channel)
-        since_ts = _non_negative("since_ts", since_ts)
+        since_ts = non_negative("since_ts", since_ts)
         if client_id is not None:
             client_id = validate_name(client_id, "client_id")
         raw = self._with_existence(channel, "history", "lrange", keys.history_key(channel), 0, -1)
@@ -567,54 +403,6 @@ class Admin:
         return left
 
 
-    # -- search, seek, previews (the dashboard's channel page) ----------------
-
-    def search(self, channel: str, query: str, before_id: int | None = None,
-               limit: int = 25) -> search_mod.SearchPage:
-        """Stored messages whose data or src contains ``query`` (ASCII letters
-        in either case), newest first, below ``before_id``. One call scans at
-        most :data:`rivulet.search.SCAN_BUDGET` messages; go on with
-        ``before_id=page.resume`` while it is not None."""
-        channel = validate_name(channel)
-        before_id = _non_negative("before_id", before_id)
-        limit = _non_negative("limit", limit)
-        return search_mod.search(self.redis, self.retry, channel, query, before_id, limit)
-
-    def seek(self, channel: str, at: int | str) -> int | None:
-        """The id of the first stored message written at or after ``at`` (ms
-        since the epoch, or ISO-8601 text); None when every one is older."""
-        channel = validate_name(channel)
-        at_ms = search_mod.parse_time_ms(at) if isinstance(at, str) else _non_negative("at", at)
-        return search_mod.first_id_at_or_after(self.redis, self.retry, channel, at_ms)[0]
-
-    def set_index_at(self, channel: str, client_id: str, at: int | str) -> int:
-        """Move a subscriber to the last message written before ``at`` (ms or
-        ISO-8601), so its next read is the first one written at or after it;
-        to the head when every stored message is older. Returns the index."""
-        channel = validate_name(channel)
-        at_ms = search_mod.parse_time_ms(at) if isinstance(at, str) else _non_negative("at", at)
-        found, head = search_mod.first_id_at_or_after(self.redis, self.retry, channel, at_ms)
-        return self.set_index(channel, client_id, head if found is None else found - 1)
-
-    def prune_preview(self, channel: str, upto_id: int | None = None,
-                      older_than: float | None = None, consumed: bool = False,
-                      keep_last: int | None = None) -> search_mod.PrunePreview:
-        """What :meth:`prune` with the same criteria would remove, removing
-        nothing; prune ``upto_id=preview.upto_id`` to remove exactly that."""
-        channel = validate_name(channel)
-        upto_id = _non_negative("upto_id", upto_id)
-        older_than = _non_negative("older_than", older_than, float)
-        keep_last = _non_negative("keep_last", keep_last)
-        if upto_id is None and older_than is None and not consumed and keep_last is None:
-            raise ValueError("prune needs upto_id, older_than, consumed or keep_last")
-        args = [
-            "" if upto_id is None else upto_id,
-            "" if older_than is None else int(older_than * 1000),
-            "1" if consumed else "0",
-            "" if keep_last is None else keep_last,
-        ]
-        return search_mod.prune_preview(self.redis, self.retry, channel, args)
-
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
     (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
      unread_ts, last_write, max_messages, max_age_ms, now) = (int(v) for v in r)
@@ -623,15 +411,15 @@ def _channel_info(name: str, r: list[Any], problem: str | None = None) -> Channe
         name=name,
         head_id=head,
         message_count=count,
-        oldest_id=_none(oldest_id),
-        newest_id=_none(newest_id),
-        oldest_ts=_none(oldest_ts),
-        newest_ts=_none(newest_ts),
+        oldest_id=none_if_negative(oldest_id),
+        newest_id=none_if_negative(newest_id),
+        oldest_ts=none_if_negative(oldest_ts),
+        newest_ts=none_if_negative(newest_ts),
         subscriber_count=subs,
         max_lag=max_lag,
-        max_lag_seconds=_age_s(now, unread_ts) if max_lag else 0.0,
-        last_write_ts=_none(last_write),
-        max_messages=_none(max_messages),
+        max_lag_seconds=age_s(now, unread_ts) if max_lag else 0.0,
+        last_write_ts=none_if_negative(last_write),
+        max_messages=none_if_negative(max_messages),
         max_age=None if max_age_ms < 0 else max_age_ms / 1000,
         error=problem,
     )

@@ -62,7 +62,7 @@ def head_points(snapshots: Iterable[Snapshot]) -> list[Point]:
 
 #: A shorter interval would snapshot on nearly every call, which is not the
 #: "one extra command except once per interval" the hot path promises.
-MIN_INTERVAL_S = 0.01
+MIN_INTERVAL_S = 0.001
 #: Ten years: past that a setting is a typo, and in ms it would leave the
 #: integers a Lua number holds exactly.
 MAX_SETTING_S = 10 * 365 * 86_400
