@@ -53,6 +53,18 @@ local head_id = tonumber(head or '0')
 local reply = {int(head_id), int(count), total ~= count and '1' or '0'}
 local seen = {}  -- subscribers often share an index: look each one up once
 local full = false
+-- Read and subscribe times for all subscribers in two calls, not two each.
+local read_at, since_at = {}, {}
+local reads = redis.call('ZRANGE', read_key, 0, -1, 'WITHSCORES')
+for i = 1, #reads, 2 do
+  read_at[reads[i]] = reads[i + 1]
+end
+local cfg = redis.pcall('HGETALL', cfg_key)
+if not failed(cfg) then
+  for i = 1, #cfg, 2 do
+    since_at[cfg[i]] = cfg[i + 1]
+  end
+end
 for i = 1, #rows, 2 do
   local client, index = rows[i], rows[i + 1]
   local known = seen[index]
@@ -63,9 +75,8 @@ for i = 1, #rows, 2 do
     seen[index] = known
   end
   local shown = shown_id(score_of(index))
-  local read = tonumber(redis.call('ZSCORE', read_key, client)) or -1
-  local since = redis.pcall('HGET', cfg_key, 's:' .. client)
-  since = (not failed(since) and tonumber(since)) or -1
+  local read = tonumber(read_at[client]) or -1
+  local since = tonumber(since_at['s:' .. client]) or -1
   if since < 0 or known[1] < head_id - shown then
     full = true
   end
