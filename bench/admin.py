@@ -10,7 +10,8 @@ the library with 10,000 channels x 5 subscribers x 20 messages plus one channel 
   first, a middle and the last page in turn (and ``channel_page``, which does both);
 - one channel's subscriber list with 1,000 subscribers (``subscribers``);
 - the full lag scan: ``channels()`` with no limit, every channel's row;
-- a ``/metrics`` scrape's work (``Admin.lag_scan`` and the exposition text), and its
+- a ``/metrics`` scrape's work (``Admin.lag_scan`` and the exposition text, statuses,
+  rates and ETAs included since issue 10), and its
   speedup over the scrape before issue 9 (``bench/_metrics.py``), in interleaved
   pairs of rounds: issue 9's target is >= 5x.
 

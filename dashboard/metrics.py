@@ -38,7 +38,15 @@ FAMILIES = {
     "rivulet_subscriber_lag_messages":
         "Messages issued in the channel that the subscriber has not read.",
     "rivulet_subscriber_lag_seconds":
-        "Age of the oldest stored message the subscriber has not read.",
+        "Seconds since the head passed the subscriber's index (lag history aware).",
+    "rivulet_channel_write_rate":
+        "Messages per second written over the status window.",
+    "rivulet_subscriber_read_rate":
+        "Messages per second the subscriber read over the status window.",
+    "rivulet_subscriber_eta_seconds":
+        "Seconds until the subscriber catches up at its current pace.",
+    "rivulet_subscriber_status":
+        "1 for the subscriber's current status (one series per subscriber).",
 }
 
 
@@ -56,7 +64,7 @@ def _number(value: float, cache: dict[float, str]) -> str:
 
 
 def exposition(rows: list[ChannelLag]) -> bytes:
-    """The scrape's text: five gauge families, channels in listing order."""
+    """The scrape's text: nine gauge families, channels in listing order."""
     cache: dict[float, str] = {}
     names = [_label(row.name) for row in rows]
     out: list[str] = []
@@ -73,15 +81,29 @@ def exposition(rows: list[ChannelLag]) -> bytes:
         family(metric)
         out.extend(f'{metric}{{channel="{name}"}} {_number(value(row), cache)}\n'
                    for name, row in zip(names, rows))
-    subscriber_values: list[tuple[str, Callable[[SubscriberLag], float]]] = [
+    family("rivulet_channel_write_rate")
+    out.extend(f'rivulet_channel_write_rate{{channel="{name}"}} {_number(row.write_rate, cache)}\n'
+               for name, row in zip(names, rows) if row.write_rate is not None)
+    # Rates and the ETA are left out while unknown (no history across a
+    # window, or not catching up), as the API's None.
+    subscriber_values: list[tuple[str, Callable[[SubscriberLag], float | None]]] = [
         ("rivulet_subscriber_lag_messages", lambda sub: sub.lag),
         ("rivulet_subscriber_lag_seconds", lambda sub: sub.lag_seconds),
+        ("rivulet_subscriber_read_rate", lambda sub: sub.read_rate),
+        ("rivulet_subscriber_eta_seconds", lambda sub: sub.eta_s),
     ]
+    pairs = [(f'channel="{name}",client="{_label(sub.client_id)}"', sub)
+             for name, row in zip(names, rows) for sub in row.subscribers]
     for metric, sub_value in subscriber_values:
         family(metric)
-        out.extend(f'{metric}{{channel="{name}",client="{_label(sub.client_id)}"}} '
-                   f'{_number(sub_value(sub), cache)}\n'
-                   for name, row in zip(names, rows) for sub in row.subscribers)
+        out.extend(f"{metric}{{{labels}}} {_number(got, cache)}\n"
+                   for labels, sub in pairs if (got := sub_value(sub)) is not None)
+    # Only the current status, not all seven as 0/1: a state set's usual
+    # shape would be 7 x 50,000 series at 10,000 channels x 5 subscribers,
+    # and `count by (status)` in the shipped dashboard counts these as they are.
+    family("rivulet_subscriber_status")
+    out.extend(f'rivulet_subscriber_status{{{labels},status="{_label(sub.status)}"}} 1.0\n'
+               for labels, sub in pairs)
     return "".join(out).encode("utf-8")
 
 

@@ -101,7 +101,8 @@ class Admin(MessagesAdmin):
         and :meth:`subscribers_many` give them, in one compact script per
         channel: what ``/metrics`` needs, in a constant number of round trips."""
         return lagscan.scan(self.redis, self.retry, self.channel_names(),
-                            lambda batch: self._run(batch, "lag scan", strict=False))
+                            lambda batch: self._run(batch, "lag scan", strict=False),
+                            self.window, self.stop_after)
 
     def _infos(self, names: list[str], skip_missing: bool) -> Rows[ChannelInfo]:
         batch = scripts.Batch()

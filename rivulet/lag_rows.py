@@ -33,7 +33,13 @@ def _snapshots(hist: Any) -> list[history.Snapshot]:
 def subscriber_rows(channel: str, reply: list[Any], hist: Any, window: float,
                     stop_after: float) -> Rows[SubscriberInfo]:
     """Rows from subscribers.lua's reply and the LRANGE of rvl:hist:{C}."""
-    snapshots = _snapshots(hist)
+    return judged_subscribers(channel, reply, _snapshots(hist), window, stop_after)
+
+
+def judged_subscribers(channel: str, reply: list[Any], snapshots: list[history.Snapshot],
+                       window: float, stop_after: float) -> Rows[SubscriberInfo]:
+    """:func:`subscriber_rows` over snapshots already parsed (/metrics sends
+    lagscan.lua's fields in subscribers.lua's shape: one set of rules)."""
     head, now = int(reply[1]), int(reply[2])
     rows: Rows[SubscriberInfo] = Rows()
     flat = reply[3:]
@@ -68,10 +74,16 @@ def judged_channel(row: ChannelInfo, subs: list[Any], hist: Any, window: float,
     """``row`` with its status (the worst subscriber's), write rate and
     history-aware ``max_lag_seconds``."""
     subscribers = subscriber_rows(row.name, subs, hist, window, stop_after)
-    now = int(subs[2])
-    start = status.baseline(history.head_points(_snapshots(hist)), now, window)
-    write_rate = status.rate(start.head, row.head_id, start.ts, now) if start else None
+    write_rate = channel_write_rate(_snapshots(hist), row.head_id, int(subs[2]), window)
     worst_lag_s = max((r.lag_seconds for r in subscribers), default=0.0)
     return dataclasses.replace(
         row, status=status.worst(r.status for r in subscribers), write_rate=write_rate,
         max_lag_seconds=max(row.max_lag_seconds, worst_lag_s) if row.max_lag else 0.0)
+
+
+def channel_write_rate(snapshots: list[history.Snapshot], head: int, now_ms: int,
+                       window: float) -> float | None:
+    """Messages per second written since the window's start snapshot (None
+    when history does not reach back a whole window); /metrics shares it."""
+    start = status.baseline(history.head_points(snapshots), now_ms, window)
+    return status.rate(start.head, head, start.ts, now_ms) if start else None

@@ -104,6 +104,10 @@ def test_metrics(anon: FlaskClient, two_channels: None, hostile: rivulet.Client)
         "rivulet_channel_subscribers",
         "rivulet_subscriber_lag_messages",
         "rivulet_subscriber_lag_seconds",
+        "rivulet_channel_write_rate",
+        "rivulet_subscriber_read_rate",
+        "rivulet_subscriber_eta_seconds",
+        "rivulet_subscriber_status",
     }
 
     def value(family: str, **labels: str) -> float:

@@ -220,37 +220,69 @@ def test_unicode_and_large_messages_round_trip_on_the_fast_path(
 # -- /metrics: the compact lag scan ---------------------------------------------
 
 
-def _old_exposition(admin: rivulet.Admin) -> bytes:
-    """What /metrics served before the lag scan: prometheus_client's families
-    over channels() and subscribers_many()."""
+def _reference_exposition(admin: rivulet.Admin) -> bytes:
+    """What prometheus_client writes for /metrics's nine families over the
+    listing API (channels() and subscribers_many()): the text format, and
+    every value as the API reports it."""
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.core import GaugeMetricFamily
+
+    from dashboard.metrics import FAMILIES
+
+    def gauge(name: str, *labels: str) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, FAMILIES[name], labels=list(labels))
 
     class Collector:
         def collect(self) -> Any:
             channels = admin.channels()
             subscribers = admin.subscribers_many([c.name for c in channels if c.error is None])
-            families = [GaugeMetricFamily(n, h, labels=["channel"]) for n, h in (
-                ("rivulet_channel_messages", "Messages stored in the channel."),
-                ("rivulet_channel_head_id", "Last message id issued in the channel."),
-                ("rivulet_channel_subscribers", "Subscribers of the channel."))]
-            lags = [GaugeMetricFamily(n, h, labels=["channel", "client"]) for n, h in (
-                ("rivulet_subscriber_lag_messages",
-                 "Messages issued in the channel that the subscriber has not read."),
-                ("rivulet_subscriber_lag_seconds",
-                 "Age of the oldest stored message the subscriber has not read."))]
+            per_channel = [gauge(n, "channel") for n in (
+                "rivulet_channel_messages", "rivulet_channel_head_id",
+                "rivulet_channel_subscribers", "rivulet_channel_write_rate")]
+            per_sub = [gauge(n, "channel", "client") for n in (
+                "rivulet_subscriber_lag_messages", "rivulet_subscriber_lag_seconds",
+                "rivulet_subscriber_read_rate", "rivulet_subscriber_eta_seconds")]
+            status = gauge("rivulet_subscriber_status", "channel", "client", "status")
             for info in channels:
-                families[0].add_metric([info.name], info.message_count)
-                families[1].add_metric([info.name], info.head_id)
-                families[2].add_metric([info.name], info.subscriber_count)
+                values = [info.message_count, info.head_id, info.subscriber_count,
+                          info.write_rate]
+                for family, value in zip(per_channel, values):
+                    if value is not None:
+                        family.add_metric([info.name], value)
+                if info.error is not None:
+                    continue  # a channel with a problem lists no subscriber series
                 for sub in subscribers.get(info.name, []):
-                    lags[0].add_metric([info.name, sub.client_id], sub.lag)
-                    lags[1].add_metric([info.name, sub.client_id], sub.lag_seconds)
-            yield from (*families, *lags)
+                    subs = [sub.lag, sub.lag_seconds, sub.read_rate, sub.eta_s]
+                    for family, value in zip(per_sub, subs):
+                        if value is not None:
+                            family.add_metric([info.name, sub.client_id], value)
+                    status.add_metric([info.name, sub.client_id, sub.status], 1)
+            yield from (*per_channel, *per_sub, status)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())  # type: ignore[arg-type]
     return bytes(generate_latest(registry))
+
+
+#: Families whose values are ages or rates: read from Redis's clock a moment
+#: apart by the two scrapes.
+TIMED = ("rivulet_subscriber_lag_seconds{", "rivulet_subscriber_read_rate{",
+         "rivulet_subscriber_eta_seconds{", "rivulet_channel_write_rate{")
+
+
+def assert_same_exposition(new: list[str], old: list[str], elapsed: float) -> None:
+    assert len(new) == len(old), set(new) ^ set(old)
+    for ours, theirs in zip(new, old):
+        if ours.startswith(TIMED):
+            sample, value = ours.rsplit(" ", 1)
+            their_sample, their_value = theirs.rsplit(" ", 1)
+            assert sample == their_sample
+            if ours.startswith(TIMED[0]):
+                assert float(their_value) <= float(value) <= float(their_value) + elapsed + 0.002
+            else:  # over a window of minutes, a few ms apart
+                assert float(value) == pytest.approx(float(their_value), rel=1e-3)
+        else:
+            assert ours == theirs
 
 
 def test_the_lag_scan_exposition_is_what_prometheus_client_wrote(
@@ -272,25 +304,16 @@ def test_the_lag_scan_exposition_is_what_prometheus_client_wrote(
     backend.zadd(keys.CHANNELS, {"gone": 0, "bad name\x00": 0})
     admin = rivulet.Admin(backend)
     started = time.monotonic()
-    old = _old_exposition(admin).decode().splitlines()
+    old = _reference_exposition(admin).decode().splitlines()
     new = exposition(admin.lag_scan()).decode().splitlines()
-    elapsed = time.monotonic() - started
-    assert len(new) == len(old)
-    for ours, theirs in zip(new, old):
-        if ours.startswith("rivulet_subscriber_lag_seconds{"):
-            # An age, read from Redis's clock a moment later than before.
-            sample, value = ours.rsplit(" ", 1)
-            their_sample, their_value = theirs.rsplit(" ", 1)
-            assert sample == their_sample
-            assert float(their_value) <= float(value) <= float(their_value) + elapsed + 0.002
-        else:
-            assert ours == theirs
+    assert_same_exposition(new, old, time.monotonic() - started)
     assert ('rivulet_subscriber_lag_messages{channel="a/1",client="sl\\"o\\\\w reader"} 31.0'
             in new)
     assert 'rivulet_channel_messages{channel="broken"} 0.0' in new
     assert not any('channel="planted",client' in line for line in new)
     assert any(line.startswith("rivulet_subscriber_lag_seconds{") and not line.endswith(" 0.0")
                for line in new)
+    assert 'rivulet_subscriber_status{channel="b",client="fast",status="caught up"} 1.0' in new
 
 
 def test_the_lag_scan_reloads_a_flushed_script_and_survives_a_lost_link(
