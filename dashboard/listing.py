@@ -96,13 +96,9 @@ class ScanCache:
 
 
 def _with_status(infos: list[ChannelInfo]) -> list[ChannelRow]:
-    """Each channel with its status; one round trip for all their subscribers."""
-    if all(isinstance(getattr(i, "status", None), str) for i in infos):
-        return [ChannelRow(i, channel_status(i)) for i in infos]
-    at = now_ms()
-    readable = [i.name for i in infos if i.error is None]
-    subscribers = admin().subscribers_many(readable) if readable else {}
-    return [ChannelRow(i, channel_status(i, subscribers.get(i.name, ()), at)) for i in infos]
+    """Each channel with its status: the library judges it in the same
+    pipeline as the channel's numbers, so this costs no round trip."""
+    return [ChannelRow(i, channel_status(i)) for i in infos]
 
 
 def _scan(match: str | None) -> _Scan:
