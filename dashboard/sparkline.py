@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flask import Flask
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from rivulet.models import LagSample
 
 from .formatting import count, duration
 
@@ -31,24 +33,22 @@ class Series:
     points: Sequence[tuple[int, int]]
 
 
-def lag_series(samples: Iterable[object]) -> dict[str, list[tuple[int, int]]]:
+def lag_series(samples: Iterable[LagSample]) -> dict[str, list[tuple[int, int]]]:
     """Each subscriber's (ts, lag) points from ``Admin.history`` rows, oldest first."""
     found: dict[str, list[tuple[int, int]]] = {}
     for s in samples:
-        found.setdefault(str(getattr(s, "client_id")), []).append(
-            (int(getattr(s, "ts")), int(getattr(s, "lag"))))
+        found.setdefault(s.client_id, []).append((s.ts, s.lag))
     return found
 
 
-def channel_series(samples: Iterable[object]) -> tuple[list[tuple[int, int]],
+def channel_series(samples: Iterable[LagSample]) -> tuple[list[tuple[int, int]],
                                                         list[tuple[int, int]]]:
     """The channel's head and its worst lag at each recorded moment."""
     head: dict[int, int] = {}
     worst: dict[int, int] = {}
     for s in samples:
-        ts = int(getattr(s, "ts"))
-        head[ts] = int(getattr(s, "head_id"))
-        worst[ts] = max(worst.get(ts, 0), int(getattr(s, "lag")))
+        head[s.ts] = s.head_id
+        worst[s.ts] = max(worst.get(s.ts, 0), s.lag)
     moments = sorted(head)
     return [(t, head[t]) for t in moments], [(t, worst[t]) for t in moments]
 
@@ -80,22 +80,24 @@ def sparkline(series: Sequence[Series], label: str, t0: int | None = None,
     times = [t for s in drawn for t, _v in s.points]
     start = min(times) if t0 is None else min(t0, min(times))
     end = max(times) if t1 is None else max(t1, max(times))
+    # Markup.format escapes every argument: labels and classes cannot break out.
     parts = [
-        f'<svg class="spark" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}"'
-        f' role="img" aria-label="{escape(label)}">',
-        f"<title>{escape(label)}</title>",
+        Markup('<svg class="spark" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img"'
+               ' aria-label="{label}"><title>{label}</title>').format(
+                   w=WIDTH, h=HEIGHT, label=label),
     ]
     for s in drawn:
         coords = _coords(s.points, start, end)
-        css = escape(s.css)
         if len(coords) == 1:
             x, y = coords[0]
-            parts.append(f'<circle class="spark-dot {css}" cx="{x:.1f}" cy="{y:.1f}" r="2"/>')
+            parts.append(Markup('<circle class="spark-dot {}" cx="{:.1f}" cy="{:.1f}" r="2"/>')
+                         .format(s.css, x, y))
         else:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-            parts.append(f'<polyline class="spark-line {css}" points="{path}"/>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+            parts.append(Markup('<polyline class="spark-line {}" points="{}"/>')
+                         .format(s.css, path))
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
 
 
 def _span(points: Sequence[tuple[int, int]]) -> str:
