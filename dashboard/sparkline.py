@@ -83,7 +83,7 @@ def sparkline(series: Sequence[Series], label: str, t0: int | None = None,
     # Markup.format escapes every argument: labels and classes cannot break out.
     parts = [
         Markup('<svg class="spark" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img"'
-               ' aria-label="{label}"><title>{label}</title>').format(
+               ' preserveAspectRatio="none" aria-label="{label}"><title>{label}</title>').format(
                    w=WIDTH, h=HEIGHT, label=label),
     ]
     for s in drawn:
