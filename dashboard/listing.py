@@ -102,9 +102,13 @@ def _with_status(infos: list[ChannelInfo]) -> list[ChannelRow]:
 
 
 def _scan(match: str | None) -> _Scan:
-    at_monotonic, at_ms = time.monotonic(), now_ms()
+    at_ms = now_ms()
     infos, _total = admin().channel_page(match, offset=0, limit=None)
-    return _Scan(at_monotonic, at_ms, _with_status(list(infos)))
+    rows = _with_status(list(infos))
+    # Aged from when the scan finished: at 10,000 channels a scan can take
+    # longer than the refresh interval, and aged from its start it would be
+    # stale on arrival, so every request would scan again.
+    return _Scan(time.monotonic(), at_ms, rows)
 
 
 def parse(args: Mapping[str, str]) -> tuple[str, str, bool]:
