@@ -41,7 +41,8 @@ class Backend:
         return mask_url(self.url)
 
 
-def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s) -> Backend:
+def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s,
+                 window_s: float = 120.0, stop_after_s: float = 60.0) -> Backend:
     """Admins for pages (short retry budget) and for /healthz (no retries).
 
     A plain URL of a cluster node switches to cluster mode (said on stderr):
@@ -64,7 +65,8 @@ def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s) -> Backe
     )
     return Backend(
         url=url,
-        admin=Admin(page_redis, retry=dataclasses.replace(PAGE_RETRY, budget_s=retry_budget_s)),
+        admin=Admin(page_redis, retry=dataclasses.replace(PAGE_RETRY, budget_s=retry_budget_s),
+                    window=window_s, stop_after=stop_after_s),
         health=Admin(health_redis, retry=RetryPolicy.none()),
     )
 
@@ -76,7 +78,10 @@ def init_app(app: Flask) -> None:
     if ready is not None:
         app.extensions["rivulet"] = Backend(url=url, admin=ready, health=ready)
     else:
-        app.extensions["rivulet"] = make_backend(url, float(app.config["REDIS_RETRY_SECONDS"]))
+        app.extensions["rivulet"] = make_backend(
+            url, float(app.config["REDIS_RETRY_SECONDS"]),
+            window_s=float(app.config["STATUS_WINDOW"]),
+            stop_after_s=float(app.config["STOP_AFTER"]))
 
 
 def backend() -> Backend:

@@ -14,8 +14,10 @@ from rivulet.exceptions import ChannelNotFoundError
 from rivulet.models import ChannelInfo, now_ms
 from rivulet.search import MAX_QUERY_CHARS, parse_time_ms
 
+from . import sparkline
 from .backend import admin
 from .params import int_arg, quoted
+from .status import channel_status
 
 bp = Blueprint("channel", __name__, url_prefix="/channels")
 
@@ -31,9 +33,18 @@ def live_context(name: str) -> dict[str, Any]:
     """The channel's numbers and subscribers (the live part of the page)."""
     info = admin().channel(name)
     subscribers = sorted(admin().subscribers(name), key=lambda s: s.client_id)
+    # One round trip for every sparkline on the page, however many subscribers.
+    samples = admin().history(name)
+    at = now_ms()
+    head, worst = sparkline.channel_series(samples)
+    # Every chart shares one time axis, ending now, so their shapes compare.
+    t0 = head[0][0] if head else None
     # The history form shows once the library can keep lag history.
-    return {"name": name, "info": info, "subscribers": subscribers, "at_ms": now_ms(),
-            "has_history": hasattr(admin(), "set_history")}
+    return {"name": name, "info": info, "subscribers": subscribers, "at_ms": at,
+            "has_history": hasattr(admin(), "set_history"),
+            "ch_status": channel_status(info, subscribers),
+            "lag_points": sparkline.lag_series(samples), "head_points": head,
+            "worst_points": worst, "spark_t0": t0, "spark_t1": at}
 
 
 def _search_context(name: str, query: str, before: int | None, size: int) -> dict[str, Any]:

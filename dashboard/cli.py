@@ -237,7 +237,7 @@ def run(
 ) -> None:
     """Start Redis (if embedded), the app and the demo; serve until interrupted."""
     from . import create_app
-    from .demo import Demo
+    from .demo import DEMO_STOP_AFTER_S, DEMO_WINDOW_S, Demo
 
     embedded: EmbeddedRedis | None = None
     running_demo: Demo | None = None
@@ -258,6 +258,9 @@ def run(
             # Cookies ignore ports: keep dashboards on one host from clobbering each other.
             "SESSION_COOKIE_NAME": f"rivulet_dashboard_{port}",
         }
+        if demo:
+            # The demo is paced for a short window: every status shows within a minute.
+            config.update(STATUS_WINDOW=DEMO_WINDOW_S, STOP_AFTER=DEMO_STOP_AFTER_S)
         late.app = create_app(config)
         if demo:
             if embedded is None:

@@ -52,6 +52,9 @@ def channel_status(info: Any, subscribers: Iterable[Any] | None = None,
     """A channel's status: its own field when the library has one, else the
     worst of ``subscribers``' (``no subscribers`` without any)."""
     own = getattr(info, "status", None)
+    if getattr(info, "subscriber_count", None) == 0:
+        # The library's field defaults to "caught up"; nobody reads, nothing to judge.
+        return NO_STATUS
     if isinstance(own, str):
         return own
     return worst(subscriber_status(s, at_ms) for s in subscribers or ())
@@ -60,6 +63,11 @@ def channel_status(info: Any, subscribers: Iterable[Any] | None = None,
 def status_rank(status: str) -> int:
     """0 for the worst status; unknown words and ``no subscribers`` rank last."""
     return RANK.get(status, len(SEVERITY))
+
+
+def status_tone(status: str) -> str:
+    """``bad``, ``warn``, ``good`` or ``none``: the palette's tone for a status."""
+    return TONE.get(status, "none")
 
 
 def status_class(status: str) -> str:
@@ -77,5 +85,7 @@ def row_id(prefix: str, name: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["status_class"] = status_class
+    app.jinja_env.filters["status_tone"] = status_tone
+    app.jinja_env.globals["channel_status"] = channel_status
     app.jinja_env.globals["subscriber_status"] = subscriber_status
     app.jinja_env.globals["row_id"] = row_id

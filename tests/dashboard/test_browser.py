@@ -95,13 +95,14 @@ def test_lag_changes_without_a_reload(
     page.evaluate("window.notReloaded = true")
     channel.write(HOSTILE, [f"m{i}" for i in range(5)])
     expect(lag).to_have_text("7")
-    expect(page.locator('tr[data-client="slow <reader>"] .badge')).to_have_text("behind")
+    status = page.locator('tr[data-client="slow <reader>"] td.col-status .status')
+    expect(status).to_have_text("behind")
     # The new messages appear in the live message list too.
     expect(page.locator("tr[data-id='7']")).to_be_visible()
     slow = make_real_client("slow <reader>")
     slow.read()
     expect(lag).to_have_text("0")
-    expect(page.locator('tr[data-client="slow <reader>"] .badge')).to_have_text("caught up")
+    expect(status).to_have_text("caught up")
     assert page.evaluate("window.notReloaded") is True
 
 
