@@ -12,7 +12,9 @@ from .backend import admin
 from .params import int_arg
 from .status import subscriber_status, worst
 
-bp = Blueprint("clients", __name__, url_prefix="/clients")
+# No url_prefix: the live table is /_clients (as the overview's is /_channels),
+# so every /clients/<id> is a client's page, a client named "_live" included.
+bp = Blueprint("clients", __name__)
 
 
 def clients_context() -> dict[str, Any]:
@@ -39,11 +41,11 @@ def clients_context() -> dict[str, Any]:
     }
 
 
-@bp.get("")
+@bp.get("/clients")
 def index() -> str:
     return render_template("clients.html", **clients_context())
 
 
-@bp.get("/_live")
+@bp.get("/_clients")
 def live_fragment() -> str:
     return render_template("_clients.html", **clients_context())

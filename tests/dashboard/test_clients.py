@@ -84,7 +84,7 @@ def test_clients_page_shows_each_clients_worst_status(client: FlaskClient, setup
     assert re.search(r'mail</a>\s*<span class="hint">index 1, lag <span class="lag">0</span>, '
                      r'<span class="status status-good status-caught-up">caught up', row.group(0))
     assert 'href="/clients/slow"' in page
-    assert client.get("/clients/_live").get_data(as_text=True).count("<tr data-client=") == 3
+    assert client.get("/_clients").get_data(as_text=True).count("<tr data-client=") == 3
 
 
 def test_client_page_lists_index_lag_status_and_last_read(client: FlaskClient,
@@ -110,6 +110,15 @@ def test_unknown_client_is_a_404(client: FlaskClient, setup: Any) -> None:
     assert response.status_code == 404
     assert "No channel has a subscriber" in response.get_data(as_text=True)
     assert "any more" in client.get("/clients/nobody/_live").get_data(as_text=True)
+
+
+def test_a_client_named_like_a_fragment_has_its_page(
+        client: FlaskClient, make_client: Callable[..., rivulet.Client]) -> None:
+    make_client("_live", "jobs")
+    listing = client.get("/clients").get_data(as_text=True)
+    assert 'href="/clients/_live"' in listing
+    page = client.get("/clients/_live").get_data(as_text=True)
+    assert '<h1 class="channel-name">_live</h1>' in page
 
 
 def test_hostile_client_id_and_channel_names(client: FlaskClient, hostile: rivulet.Client) -> None:

@@ -173,7 +173,7 @@ def test_clients_page_lists_channels_and_lags(
     page = client.get("/clients").get_data(as_text=True)
     assert "writer &lt;i&gt;" in page
     assert 'href="/channels/a%2F1"' in page and 'href="/channels/b%202"' in page
-    fragment = client.get("/clients/_live").get_data(as_text=True)
+    fragment = client.get("/_clients").get_data(as_text=True)
     assert "<html" not in fragment and 'data-client="reader"' in fragment
 
 
@@ -182,7 +182,7 @@ def test_each_page_includes_its_fragment(client: FlaskClient, hostile: rivulet.C
     name = HOSTILE_NAMES[0]
     pairs = [
         ("/", "/_channels"),
-        ("/clients", "/clients/_live"),
+        ("/clients", "/_clients"),
         (f"/channels/{seg(name)}", f"/channels/{seg(name)}/_messages"),
     ]
     for page_path, fragment_path in pairs:

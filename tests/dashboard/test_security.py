@@ -18,7 +18,7 @@ PROTECTED_GETS = [
     "/",
     "/_channels",
     "/clients",
-    "/clients/_live",
+    "/_clients",
     "/api/channels",
     "/api/clients",
     f"/channels/{seg('c/1')}",
