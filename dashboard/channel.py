@@ -10,8 +10,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 
-from rivulet.exceptions import ChannelNotFoundError
-from rivulet.models import ChannelInfo, now_ms
+from rivulet.exceptions import BackendError, ChannelNotFoundError, TimeoutError
+from rivulet.models import ChannelInfo, Rows, now_ms
 from rivulet.search import MAX_QUERY_CHARS, parse_time_ms
 
 from . import sparkline
@@ -32,9 +32,16 @@ def server_clock() -> dict[str, int]:
 def live_context(name: str) -> dict[str, Any]:
     """The channel's numbers and subscribers (the live part of the page)."""
     info = admin().channel(name)
-    subscribers = sorted(admin().subscribers(name), key=lambda s: s.client_id)
-    # One round trip for every sparkline on the page, however many subscribers.
-    samples = admin().history(name)
+    try:
+        subscribers = sorted(admin().subscribers(name), key=lambda s: s.client_id)
+        # One round trip for every sparkline on the page, however many subscribers.
+        samples = admin().history(name)
+    except BackendError as error:
+        if isinstance(error, TimeoutError):
+            raise  # an outage: the 503 page
+        # A key written around the library: the page still renders (info.error
+        # names it), so the delete form stays within reach.
+        subscribers, samples = [], Rows()
     at = now_ms()
     head, worst = sparkline.channel_series(samples)
     # Every chart shares one time axis, ending now, so their shapes compare.
@@ -85,6 +92,19 @@ def messages_context(name: str, info: ChannelInfo) -> dict[str, Any]:
                                "search_error": None, "seek_ms": None}
     # Paged, searched and sought views hold still; only the newest page is live.
     context["messages_live"] = before is None and after is None and not query and not at_raw
+    try:
+        _fill_messages(context, name, info, size)
+    except BackendError as error:
+        if isinstance(error, TimeoutError):
+            raise
+        context.update(messages=[], newer_than=None, older_than=None,
+                       search_error=f"The messages cannot be read: {error}")
+    return context
+
+
+def _fill_messages(context: dict[str, Any], name: str, info: ChannelInfo, size: int) -> None:
+    query, at_raw = context["query"], context["at"]
+    before, after = context["before"], context["after"]
     if len(query) > MAX_QUERY_CHARS:
         context.update(messages=[], newer_than=None, older_than=None,
                        search_error=f"Search for at most {MAX_QUERY_CHARS} characters.")
@@ -103,7 +123,6 @@ def messages_context(name: str, info: ChannelInfo) -> dict[str, Any]:
         context.update(_paged(rows, info))
     else:
         context.update(_paged(admin().messages(name, before_id=before, limit=size), info))
-    return context
 
 
 @bp.get("/<seg:name>")

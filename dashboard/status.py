@@ -13,25 +13,19 @@ from typing import Any
 
 from flask import Flask
 
+from rivulet import status as status_rules
+from rivulet.formatting import STATUS_TONES
+
 #: Worst first: a channel's (or client's) status is its worst subscriber's.
-SEVERITY = (
-    "beyond head",
-    "stopped",
-    "stalled",
-    "falling behind",
-    "behind",
-    "catching up",
-    "caught up",
-)
+#: The library's order, so the dashboard, the CLI and the API agree.
+SEVERITY = tuple(reversed(status_rules.SEVERITY))
 RANK = {status: rank for rank, status in enumerate(SEVERITY)}
-#: What ``problems=1`` keeps (SPEC section 9).
-PROBLEMS = frozenset({"stopped", "stalled", "falling behind", "beyond head"})
-#: The palette: the tone each status is drawn in (the word is always shown too).
-TONE = {
-    "beyond head": "bad", "stopped": "bad", "stalled": "bad",
-    "falling behind": "warn", "behind": "warn",
-    "catching up": "good", "caught up": "good",
-}
+#: What ``problems=1`` keeps (SPEC section 9), and a channel that cannot be read.
+PROBLEMS = frozenset({"stopped", "stalled", "falling behind", "beyond head", "error"})
+#: The palette (rivulet.formatting's, shared with the CLI and Jupyter) as the
+#: tone classes the CSS draws; the word is always shown too.
+TONE = {status: {"red": "bad", "amber": "warn", "green": "good"}[tone]
+        for status, tone in STATUS_TONES.items()}
 #: A channel nobody reads has no status to judge; it sorts after the judged ones.
 NO_STATUS = "no subscribers"
 
@@ -52,6 +46,8 @@ def channel_status(info: Any, subscribers: Iterable[Any] | None = None,
     """A channel's status: its own field when the library has one, else the
     worst of ``subscribers``' (``no subscribers`` without any)."""
     own = getattr(info, "status", None)
+    if own == status_rules.ERROR:
+        return status_rules.ERROR  # unreadable: its counts are not zeros to judge
     if getattr(info, "subscriber_count", None) == 0:
         # The library's field defaults to "caught up"; nobody reads, nothing to judge.
         return NO_STATUS

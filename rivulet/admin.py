@@ -15,6 +15,7 @@ from typing import Any
 
 from . import history, keys, lag_rows, lagscan, scripts
 from . import search as search_mod
+from . import status as status_rules
 from .admin_base import age_s, non_negative, none_if_negative
 from .admin_messages import MessagesAdmin
 from .client import IndexPolicy
@@ -427,4 +428,6 @@ def _channel_info(name: str, r: list[Any], problem: str | None = None) -> Channe
 
 
 def _broken_channel(name: str, error: str) -> ChannelInfo:
-    return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error)
+    # Nothing about it can be judged: an error state, never "caught up" at lag 0.
+    return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error,
+                       status=status_rules.ERROR)

@@ -21,6 +21,7 @@ STATUS_TONES: dict[str, str] = {
     "stopped": "red",
     "stalled": "red",
     "beyond head": "red",
+    "error": "red",
     "falling behind": "amber",
     "behind": "amber",
     "caught up": "green",

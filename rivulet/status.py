@@ -21,10 +21,13 @@ STALLED = "stalled"
 FALLING_BEHIND = "falling behind"
 CATCHING_UP = "catching up"
 BEHIND = "behind"
+#: A channel's only, never a subscriber's: its keys hold what rivulet cannot
+#: read, so nothing about it can be judged (ChannelInfo.error says what).
+ERROR = "error"
 
 #: Every status, best first: ChannelInfo.status is the last of its
 #: subscribers' in this order.
-SEVERITY = (CAUGHT_UP, CATCHING_UP, BEHIND, BEYOND_HEAD, FALLING_BEHIND, STALLED, STOPPED)
+SEVERITY = (CAUGHT_UP, CATCHING_UP, BEHIND, BEYOND_HEAD, FALLING_BEHIND, STALLED, STOPPED, ERROR)
 
 
 @dataclasses.dataclass(frozen=True)

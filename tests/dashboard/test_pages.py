@@ -134,6 +134,25 @@ def test_malformed_stored_member_is_shown_not_hidden(
     assert "malformed" in page and "not json &lt;b&gt;" in page
 
 
+def test_a_channel_with_an_unreadable_key_is_an_error_state_not_a_500(
+    client: FlaskClient, store: Any, make_client: Callable[..., rivulet.Client]
+) -> None:
+    make_client("w", ["bk/bad", "bk/good"]).write("bk/bad", "x")
+    make_client("r", ["bk/bad", "bk/good"])
+    store.delete("rvl:msg:{bk/bad}")
+    store.set("rvl:msg:{bk/bad}", "oops")  # written around the library
+    response = client.get(f"/channels/{seg('bk/bad')}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "WRONGTYPE" in page and "The messages cannot be read" in page
+    assert 'id="delete-form"' in page  # the way out stays within reach
+    assert client.get(f"/channels/{seg('bk/bad')}/_live").status_code == 200
+    # Listed as a problem, never as a healthy channel at lag 0.
+    problems = client.get("/?problems=1").get_data(as_text=True)
+    assert channel_links(problems) == [f"/channels/{seg('bk/bad')}"]
+    assert rivulet.Admin(store).channel("bk/bad").status == "error"
+
+
 def test_filter_and_pagination(
     make_app: Callable[..., Any], make_client: Callable[..., rivulet.Client]
 ) -> None:
