@@ -227,10 +227,11 @@ def test_favicon_ico_is_public(anon: FlaskClient) -> None:
 def test_a_key_of_the_wrong_type_is_a_clear_500_not_an_outage(
     anon: FlaskClient, store: Any, make_client: Callable[..., rivulet.Client]
 ) -> None:
+    # The channel page renders such a channel (test_pages); its JSON is a 500.
     make_client("c", "wt")
     store.delete("rvl:msg:{wt}")
     store.set("rvl:msg:{wt}", "not a zset")
-    reply = anon.get("/channels/wt", headers=bearer())
+    reply = anon.get("/api/channels/wt", headers=bearer())
     assert reply.status_code == 500
     assert "Redis refused the request" in reply.get_data(as_text=True)
     assert "Traceback" not in reply.get_data(as_text=True)
