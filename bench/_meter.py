@@ -100,6 +100,10 @@ def scale_main(argv: list[str] | None, prog: str, description: str,
         results, dataset = run(url, cfg, not args.redis_url)
     rows = [m.cells() for m in results]
     constant = constant_trips(results)
+    # {label: {"ratios": [...], "target": x}}: speedups over an older way, per round.
+    speedups: dict[str, dict[str, Any]] = dataset.get("speedups", {})
+    speedups_met = all(_timing.Spread.of(s["ratios"]).median >= s["target"]
+                       for s in speedups.values())
     if args.json:
         _report.print_json({"environment": env, "dataset": dataset,
                             "config": dataclasses.asdict(cfg),
@@ -114,4 +118,9 @@ def scale_main(argv: list[str] | None, prog: str, description: str,
               f"{cfg.wide_subscribers:,} subscribers (filled in {dataset['populate_seconds']} s)")
         print(_report.text_table(HEADERS, rows))
         print(f"round trips independent of rows: {'yes' if constant else 'NO'}")
-    return 0 if constant else 1
+        for label, s in speedups.items():
+            spread = _timing.Spread.of(s["ratios"])
+            print(f"{label}: {spread.median:.2f}x ({spread.low:.2f}-{spread.high:.2f}), "
+                  f"target >= {s['target']:g}x: "
+                  f"{'met' if spread.median >= s['target'] else 'MISSED'}")
+    return 0 if constant and speedups_met else 1

@@ -9,11 +9,16 @@ the library with 10,000 channels x 5 subscribers x 20 messages plus one channel 
 - a 50-row channel page: ``channels(offset, limit=50)`` + ``channel_count()``, at the
   first, a middle and the last page in turn (and ``channel_page``, which does both);
 - one channel's subscriber list with 1,000 subscribers (``subscribers``);
-- the full lag scan: ``channels()`` with no limit, every channel's row.
+- the full lag scan: ``channels()`` with no limit, every channel's row;
+- a ``/metrics`` scrape's work (``Admin.lag_scan`` and the exposition text, statuses,
+  rates and ETAs included since issue 10), and its
+  speedup over the scrape before issue 9 (``bench/_metrics.py``), in interleaved
+  pairs of rounds: issue 9's target is >= 5x.
 
 Round trips are counted exactly on the client (see ``bench/_roundtrips.py``), and
 shown for two sizes of the same call to show they do not grow with rows.
-Exit status 1 means some call made more round trips at one size than at the other.
+Exit status 1 means some call made more round trips at one size than at the other,
+or a speedup target was missed.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python bench/admin.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _populate
+from bench import _metrics, _populate, _timing
 from bench._meter import Measured, Meter, scale_main
 from bench._roundtrips import counting_redis
 
@@ -91,12 +96,23 @@ def run(url: str, cfg: Config, keep_data: bool) -> tuple[list[Measured], dict[st
                                  group="subscribers"))
     results.append(meter.measure("full lag scan: channels()", admin.channels, len,
                                  cfg.scan_repeats))
+    results.append(meter.measure("/metrics scrape: lag_scan() + exposition",
+                                 lambda: _metrics.new_metrics(admin), _metrics.series,
+                                 cfg.scan_repeats))
+    speedups = []
+    for _ in range(cfg.scan_repeats):
+        before = _timing.repeat(1, lambda: _metrics.old_metrics(admin))[0][0]
+        now = _timing.repeat(1, lambda: _metrics.new_metrics(admin))[0][0]
+        speedups.append(before.seconds / now.seconds)
     meter.close()
     admin.close()
     r.close()
     if not keep_data:  # a server we did not start: leave it as we found it
         _populate.remove(url, data)
-    return results, _populate.describe(data)
+    dataset = _populate.describe(data)
+    dataset["speedups"] = {"/metrics scrape vs before issue 9": {"ratios": speedups,
+                                                                 "target": 5.0}}
+    return results, dataset
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,16 @@
-"""Blocking-read wake-ups on a 3-master Redis Cluster against one server (issue 8).
+"""Write throughput over 64 channels and blocking-read wake-ups on a 3-master
+Redis Cluster against one server (issue 8), in one run.
 
-    python -m bench.cluster [--quick] [--json] [--samples N]
+    python -m bench.cluster [--quick] [--json] [--samples N] [--calls N]
 
+Throughput: four writer processes (``bench/_throughput.py``), 16 channels
+each, write batches of 10 messages as fast as the servers answer, once to the
+standalone server and once to the cluster (the 64 channels spread over the
+three masters by their hash tags). On a machine with few CPUs the writers and
+the servers share them, so the cluster can show at most what its extra
+processes win when the CPUs are not already busy.
+
+Wake-ups:
 Starts throwaway redis-servers on free 127.0.0.1 ports (no persistence): one
 standalone, and three cluster masters without replicas. A reader process blocks
 in ``read(timeout=-1)`` on three channels -- on the cluster one owned by each
@@ -50,7 +59,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from bench import _server, _timing
+from bench import _server, _throughput, _timing
 
 START_TIMEOUT_S = 30.0
 GAP_S = (0.002, 0.006)  # pause between writes, so the reader is back in its wait
@@ -242,26 +251,55 @@ def run_setup(setup: str, single: Node, masters: list[Node], samples: int) -> di
             "server_cpu_us_per_write": cpu_us}
 
 
+def throughput_client(port: int, cluster: bool, client_id: str, channels: list[str]) -> Any:
+    """A writer subscribed to ``channels`` (built in a spawned child)."""
+    return _client(port, cluster, client_id, channels, broadcast=False)
+
+
+def run_throughput(single: Node, masters: list[Node], calls: int) -> list[dict[str, Any]]:
+    rows = []
+    for setup, port, cluster in (("one server", single.port, False),
+                                 ("3 masters", masters[0].port, True)):
+        probe = _redis(port, cluster)
+        probe.flushall()
+        probe.close()
+        row = _throughput.measure(throughput_client, (port, cluster), calls)
+        rows.append({"setup": setup, **row})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster",
                                      description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--redis-server", help="redis-server (>= 7) executable to start")
     parser.add_argument("--samples", type=int, help="writes per setup")
+    parser.add_argument("--calls", type=int, help="write calls per writer process")
     parser.add_argument("--quick", action="store_true", help="fewer writes")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args(argv)
     samples = args.samples or (150 if args.quick else 900)
     executable = args.redis_server or _server.find_redis_server()
+    calls = args.calls or (500 if args.quick else 3000)
     results = []
     with servers(executable) as (single, masters):
         version = single.client.info("server")["redis_version"]
+        print("running write throughput ...", file=sys.stderr, flush=True)
+        throughput = run_throughput(single, masters, calls)
         for setup in SETUPS:
             print(f"running {setup} ...", file=sys.stderr, flush=True)
             results.append(run_setup(setup, single, masters, samples))
     if args.json:
         print(json.dumps({"redis_server": version, "cpus": os.cpu_count(),
-                          "results": results}, indent=2))
+                          "throughput": throughput, "results": results}, indent=2))
         return 0
+    print(f"redis-server {version}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+          f"write throughput, {_throughput.WRITERS} writer processes, {_throughput.CHANNELS} "
+          f"channels, {_throughput.BATCH} messages per call, {calls} calls per writer")
+    print(f"{'setup':<22} {'messages/s':>11} {'calls/s':>9} {'seconds':>8}")
+    for t in throughput:
+        print(f"{t['setup']:<22} {t['messages_per_s']:>11.0f} {t['calls_per_s']:>9.0f} "
+              f"{t['seconds']:>8.2f}")
+    print()
     print(f"redis-server {version}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"{samples} writes per setup (wake-up latency, write call to read return)")
     print(f"{'setup':<22} {'p50 ms':>8} {'p99 ms':>8} {'remote p50':>11} {'remote p99':>11} "

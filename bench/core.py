@@ -41,7 +41,7 @@ if __package__ in (None, ""):  # run as `python bench/core.py`
 import redis
 
 from bench import _producer, _report, _server, _timing
-from bench._baselines import LockedChannel, Streams
+from bench._baselines import LockedChannel, PackedStreams, Streams
 from bench._wakeup import Reader
 
 
@@ -83,14 +83,17 @@ class Target:
         return f"{'>=' if self.higher_is_better else '<='} {self.ratio:g}x"
 
 
-# Issue 2's targets.
+# Issue 9's targets (issue 2's were 0.8, 1.4, 2.0 and 1.5 for the first four).
 TARGETS = {
-    "write": Target(0.8),
-    "batch": Target(1.4),
-    "drain": Target(2.0),
-    "wake": Target(1.5, higher_is_better=False),
+    "write": Target(1.2),
+    # Within 1.5x of the physical limit: at least 1/1.5 of its rate.
+    "write_packed": Target(round(1 / 1.5, 3)),
+    "batch": Target(1.6),
+    "drain": Target(2.5),
+    "wake": Target(1.3, higher_is_better=False),
+    # Not a ratio: the wake-up's p99 itself, in milliseconds.
+    "wake_p99": Target(3.0, higher_is_better=False),
     "lock": Target(3.0),
-    # Issue 9's.
     "producer": Target(5.0),
     "producer_wait": Target(1.0),
 }
@@ -218,6 +221,30 @@ def bench_write(b: Bench) -> Result:
     return throughput_result("write", "single writes (1 msg/call)", "XADD", a, z)
 
 
+def bench_write_packed(b: Bench) -> Result:
+    n = b.cfg.single_ops
+
+    def ours(channel: str) -> int:
+        for _ in range(n):
+            b.client.write(channel, b.payload)
+        return n
+
+    def theirs() -> _timing.Throughput:
+        stream = PackedStreams(b.r, f"bench:stream:{b.run}:{next(b._seq)}", b.src)
+        try:
+            def work() -> int:
+                for _ in range(n):
+                    stream.xadd(b.payload)
+                return n
+            return _timing.timed(work, b.server_cpu)
+        finally:
+            stream.delete()
+
+    a, z = _timing.interleave(lambda: b.on_channel(ours), theirs, b.cfg.rounds)
+    return throughput_result("write_packed", "single writes vs the limit",
+                             "pre-packed XADD, kept connection", a, z)
+
+
 def bench_batch(b: Bench) -> Result:
     batch = [b.payload] * b.cfg.batch_size
     total = b.cfg.batches * b.cfg.batch_size
@@ -285,7 +312,7 @@ def bench_drain(b: Bench) -> Result:
                              a, z)
 
 
-def bench_wake(b: Bench) -> Result:
+def bench_wake(b: Bench) -> list[Result]:
     cfg = b.cfg
     channel = b.fresh_channel()  # the writer must be subscribed to write
     stream = b.fresh_stream()
@@ -318,14 +345,22 @@ def bench_wake(b: Bench) -> Result:
         _timing.percentile(x, 50) / _timing.percentile(y, 50) for x, y in zip(a, z, strict=True)
     ])
     pooled = _timing.percentile(pooled_a, 50) / _timing.percentile(pooled_z, 50)
-    return Result(
+    raw = {"rivulet_ms": {q: _timing.percentile(pooled_a, q) * 1000 for q in (50, 90, 99)},
+           "baseline_ms": {q: _timing.percentile(pooled_z, q) * 1000 for q in (50, 90, 99)},
+           "samples_per_side": len(pooled_a)}
+    p99_ms = _timing.Spread.of([_timing.percentile(x, 99) * 1000 for x in a])
+    p99 = Result(
+        key="wake_p99", label="wake-up p99 (absolute)", baseline="3 ms", unit="ms",
+        rivulet=f"{_timing.percentile(pooled_a, 99) * 1000:.2f}", other="3.00",
+        ratio=_timing.Spread(_timing.percentile(pooled_a, 99) * 1000, p99_ms.low, p99_ms.high),
+        target=TARGETS["wake_p99"], raw=raw,
+    )
+    return [Result(
         key="wake", label="blocking-read wake-up", baseline="XREAD BLOCK", unit="ms",
         rivulet=fmt(pooled_a), other=fmt(pooled_z),
         ratio=_timing.Spread(pooled, per_pair.low, per_pair.high), target=TARGETS["wake"],
-        raw={"rivulet_ms": {q: _timing.percentile(pooled_a, q) * 1000 for q in (50, 90, 99)},
-             "baseline_ms": {q: _timing.percentile(pooled_z, q) * 1000 for q in (50, 90, 99)},
-             "samples_per_side": len(pooled_a)},
-    )
+        raw=raw,
+    ), p99]
 
 
 def bench_lock(b: Bench) -> Result:
@@ -380,8 +415,9 @@ def cost_rows(results: list[Result]) -> list[list[str]]:
     return rows
 
 
-SCENARIOS: dict[str, Callable[[Bench], Result]] = {
+SCENARIOS: dict[str, Callable[[Bench], Result | list[Result]]] = {
     "write": bench_write,
+    "write_packed": bench_write_packed,
     "batch": bench_batch,
     "drain": bench_drain,
     "wake": bench_wake,
@@ -409,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name in args.only or SCENARIOS:
                 print(f"running {name} ...", file=sys.stderr, flush=True)
-                results.append(SCENARIOS[name](b))
+                got = SCENARIOS[name](b)
+                results.extend(got if isinstance(got, list) else [got])
         finally:
             b.close()
     rows = [r.cells() for r in results]

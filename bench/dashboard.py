@@ -9,7 +9,8 @@ script would send.  The time is the whole request inside the app (routing, auth,
 Redis, templates), without a network or WSGI server in front.
 
 Round trips are counted exactly (``bench/_roundtrips.py``) for one request of each
-page at two sizes: the overview at 50 and 1,000 rows a page, a channel page with 5 and
+page at two sizes: the overview at 50 and 1,000 rows a page (sorted by name, and sorted
+by lag or status from a fresh full scan), a channel page with 5 and
 with 1,000 subscribers, and ``/metrics`` over a small second database (db + 1, 50
 channels) and over the full one.
 Exit status 1 means some call made more round trips at one size than at the other.
@@ -70,6 +71,7 @@ class Site:
         self.admin = rivulet.Admin(self.redis, retry=backend.PAGE_RETRY)
         app = create_app({"TESTING": True, "REDIS_URL": url, "ADMIN": self.admin,
                           "DASHBOARD_TOKEN": TOKEN, "PAGE_SIZE": page_size})
+        self.app = app
         self.client = app.test_client()
 
     def get(self, path: str) -> Callable[[], bytes]:
@@ -78,6 +80,16 @@ class Site:
             if response.status_code != 200:
                 raise RuntimeError(f"GET {path}: {response.status_code}")
             return response.get_data()
+        return call
+
+    def get_cold(self, path: str) -> Callable[[], bytes]:
+        """``get``, with the sorted listing's scan cache emptied first: the
+        first sorted page a browser asks for after the refresh interval."""
+        fetch = self.get(path)
+
+        def call() -> bytes:
+            self.app.extensions["rivulet.listing.scan"]._scans.clear()
+            return fetch()
         return call
 
     def close(self) -> None:
@@ -107,6 +119,17 @@ def run(url: str, cfg: Config, keep_data: bool) -> tuple[list[Measured], dict[st
                                cfg.repeats, group="overview"),
             big_pages.meter.measure("overview, first page (1,000 rows)", big_pages.get("/"),
                                     rows_of(1000), max(3, cfg.repeats // 4), group="overview"),
+            site.meter.measure(f"overview sorted by lag, first page (50 rows), {total:,} "
+                               "channels scanned", site.get_cold("/?sort=lag"), rows_of(50),
+                               max(3, cfg.repeats // 4), group="overview sorted"),
+            big_pages.meter.measure("overview sorted by status, first page (1,000 rows), "
+                                    "scanned", big_pages.get_cold("/?sort=status"),
+                                    rows_of(1000), 3, group="overview sorted"),
+            site.meter.measure("overview sorted by lag, from the cached scan",
+                               site.get("/?sort=lag"), rows_of(50), cfg.repeats),
+            site.meter.measure("overview problems only, scanned",
+                               site.get_cold("/?problems=1"), rows_of(50),
+                               max(3, cfg.repeats // 4)),
             site.meter.measure(f"channel page, {cfg.wide_subscribers:,} subscribers",
                                site.get(f"/channels/{quote(wide, safe='')}"),
                                rows_of(cfg.wide_subscribers), cfg.repeats, group="channel"),

@@ -21,13 +21,18 @@ from . import (
     api,
     backend,
     channel,
+    client,
     clients,
     errors,
     formatting,
     health,
+    listing,
     metrics,
     overview,
     security,
+    sparkline,
+    status,
+    wrapping,
 )
 from .forms import DashboardRequest
 from .rawpath import RawPathMiddleware, SegmentConverter
@@ -87,6 +92,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ADMIN=None,
         # How long a page keeps retrying an unreachable Redis before its 503.
         REDIS_RETRY_SECONDS=2.0,
+        # The Admin's status judgement (SPEC 8): seconds of history a status is
+        # judged over, and idle seconds after which a subscriber is "stopped".
+        STATUS_WINDOW=120.0,
+        STOP_AFTER=60.0,
         # A posted message may be up to 1 MiB of UTF-8, percent-encoded in a form.
         MAX_CONTENT_LENGTH=4 << 20,
         SESSION_COOKIE_NAME="rivulet_dashboard",
@@ -113,7 +122,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     formatting.init_app(app)
-    for module in (overview, channel, clients, api, metrics, health):
+    status.init_app(app)
+    sparkline.init_app(app)
+    wrapping.init_app(app)
+    listing.init_app(app)
+    for module in (overview, channel, clients, client, api, metrics, health):
         app.register_blueprint(module.bp)
 
     @app.context_processor
@@ -142,5 +155,8 @@ def _settle_config(app: Flask) -> None:
         # Environment values arrive JSON-decoded: a token "123" must stay text.
         config["DASHBOARD_TOKEN"] = str(token) if token else secrets.token_urlsafe(32)
     config["REFRESH_SECONDS"] = max(MIN_REFRESH_SECONDS, float(config["REFRESH_SECONDS"]))
+    for key in ("STATUS_WINDOW", "STOP_AFTER"):
+        # Admin rejects a negative or non-finite number with a clear message.
+        config[key] = float(config[key])
     config["PAGE_SIZE"] = max(1, int(config["PAGE_SIZE"]))
     config["MESSAGES_PAGE_SIZE"] = max(1, int(config["MESSAGES_PAGE_SIZE"]))

@@ -8,6 +8,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from .backend import admin
+from .listing import listing, parse
 from .params import int_arg, substring_glob
 from .shared import SingleFlight
 
@@ -29,21 +30,28 @@ def _json(body: object) -> Response:
 
 @bp.get("/channels")
 def channels() -> Response:
-    """``{"channels": [...], "total": N}``; ``q`` filters by substring; ``offset``, ``limit``."""
+    """``{"channels": [...], "total": N, "counts": {status: N}, "scanned_at_ms": ms|null}``;
+    ``q`` filters by substring; ``sort``, ``order``, ``problems`` as the overview;
+    ``offset``, ``limit``."""
     query = request.args.get("q", "").strip()
     offset = int_arg(request.args, "offset", default=0) or 0
     limit = int_arg(request.args, "limit")
+    sort, order, problems = parse(request.args)
 
-    def listing() -> str:
-        rows, total = admin().channel_page(
-            substring_glob(query) if query else None, offset=offset, limit=limit
-        )
-        return json.dumps({"channels": [row.to_dict() for row in rows], "total": total})
+    def body() -> str:
+        found = listing(substring_glob(query) if query else None, sort, order, problems,
+                        offset=offset, limit=limit)
+        return json.dumps({
+            "channels": [row.to_dict() for row in found.rows],
+            "total": found.total,
+            "counts": found.counts,
+            "scanned_at_ms": found.scanned_at_ms,
+        })
 
     # Every channel by default: identical listings asked at once share one reading.
     flight: SingleFlight[str] = current_app.extensions[FLIGHT_KEY]
-    body = flight.run((query, offset, limit), listing)
-    return Response(body, mimetype="application/json")
+    view = () if (sort, order, problems) == ("name", "asc", False) else (sort, order, problems)
+    return Response(flight.run((query, offset, limit, *view), body), mimetype="application/json")
 
 
 @bp.get("/channels/<seg:name>")

@@ -10,11 +10,12 @@ costs a page 2 s, not 2 s plus the socket timeout.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 from flask import Flask, current_app
 
 from rivulet import Admin, RetryPolicy
-from rivulet.urls import mask_url, redis_from_url
+from rivulet.urls import cluster_url_for, mask_url, redis_from_url
 
 #: How long one page keeps retrying an unreachable Redis before answering 503
 #: (``REDIS_RETRY_SECONDS``); no socket operation outlasts it.
@@ -40,8 +41,18 @@ class Backend:
         return mask_url(self.url)
 
 
-def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s) -> Backend:
-    """Admins for pages (short retry budget) and for /healthz (no retries)."""
+def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s,
+                 window_s: float = 120.0, stop_after_s: float = 60.0) -> Backend:
+    """Admins for pages (short retry budget) and for /healthz (no retries).
+
+    A plain URL of a cluster node switches to cluster mode (said on stderr):
+    through one node, channels on the other masters would answer MOVED.
+    """
+    found = cluster_url_for(url, timeout_s=PAGE_CONNECT_TIMEOUT_S)
+    if found is not None:
+        print(f"rivulet dashboard: {mask_url(url)} is a Redis Cluster node; "
+              f"using cluster mode ({mask_url(found)})", file=sys.stderr)
+        url = found
     page_redis = redis_from_url(
         url,
         socket_connect_timeout=PAGE_CONNECT_TIMEOUT_S,
@@ -54,7 +65,8 @@ def make_backend(url: str, retry_budget_s: float = PAGE_RETRY.budget_s) -> Backe
     )
     return Backend(
         url=url,
-        admin=Admin(page_redis, retry=dataclasses.replace(PAGE_RETRY, budget_s=retry_budget_s)),
+        admin=Admin(page_redis, retry=dataclasses.replace(PAGE_RETRY, budget_s=retry_budget_s),
+                    window=window_s, stop_after=stop_after_s),
         health=Admin(health_redis, retry=RetryPolicy.none()),
     )
 
@@ -66,7 +78,10 @@ def init_app(app: Flask) -> None:
     if ready is not None:
         app.extensions["rivulet"] = Backend(url=url, admin=ready, health=ready)
     else:
-        app.extensions["rivulet"] = make_backend(url, float(app.config["REDIS_RETRY_SECONDS"]))
+        app.extensions["rivulet"] = make_backend(
+            url, float(app.config["REDIS_RETRY_SECONDS"]),
+            window_s=float(app.config["STATUS_WINDOW"]),
+            stop_after_s=float(app.config["STOP_AFTER"]))
 
 
 def backend() -> Backend:

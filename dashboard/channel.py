@@ -1,75 +1,128 @@
-"""One channel: its subscribers and recent messages, and the operator's forms.
+"""One channel: its subscribers and messages (with search and seek).
 
-Every form posts, redirects (303) and flashes what happened, so it works with
-JavaScript off; a mistake in a field is a flashed error, never a 500.
+The operator's forms are in :mod:`.channel_actions`, the NDJSON export in
+:mod:`.export`; both add their routes to this blueprint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from werkzeug.exceptions import NotFound
-from werkzeug.wrappers import Response
+from flask import Blueprint, current_app, render_template, request
 
-from rivulet.exceptions import ChannelNotFoundError, InvalidNameError, NotSubscribedError
-from rivulet.models import ChannelInfo, now_ms
-from rivulet.names import validate_name
+from rivulet.exceptions import BackendError, ChannelNotFoundError, TimeoutError
+from rivulet.models import ChannelInfo, Rows, now_ms
+from rivulet.search import MAX_QUERY_CHARS, parse_time_ms
 
+from . import sparkline
 from .backend import admin
-from .params import FormError, int_arg, int_field, quoted, seconds_field
+from .params import int_arg, quoted
+from .status import channel_status
 
 bp = Blueprint("channel", __name__, url_prefix="/channels")
 
-#: Values of the subscriber form's ``index`` field besides a message id.
-INDEX_POLICIES = ("earliest", "latest")
-#: The longest flash: errors from the library may quote input we cannot shorten
-#: at the source, and a flash rides in the session cookie (see params.QUOTE_CHARS).
-FLASH_CHARS = 300
 
-
-def _error_text(error: Exception) -> str:
-    """An error's message, quoting at most a short prefix of the name it refuses."""
-    text = str(error)
-    if isinstance(error, InvalidNameError) and isinstance(error.name, str):
-        text = text.replace(repr(error.name), quoted(error.name))
-    return text
-
-
-def _flash(message: str, category: str) -> None:
-    if len(message) > FLASH_CHARS:
-        message = message[:FLASH_CHARS] + "…"
-    flash(message, category)
+@bp.app_context_processor
+def server_clock() -> dict[str, int]:
+    """The server's time on every page: app.js ticks relative times from it,
+    so a wrong clock on the operator's computer does not skew "4 s ago"."""
+    return {"server_now_ms": now_ms()}
 
 
 def live_context(name: str) -> dict[str, Any]:
     """The channel's numbers and subscribers (the live part of the page)."""
     info = admin().channel(name)
-    subscribers = sorted(admin().subscribers(name), key=lambda s: s.client_id)
-    return {"name": name, "info": info, "subscribers": subscribers, "at_ms": now_ms()}
+    try:
+        subscribers = sorted(admin().subscribers(name), key=lambda s: s.client_id)
+        # One round trip for every sparkline on the page, however many subscribers.
+        samples = admin().history(name)
+    except BackendError as error:
+        if isinstance(error, TimeoutError):
+            raise  # an outage: the 503 page
+        # A key written around the library: the page still renders (info.error
+        # names it), so the delete form stays within reach.
+        subscribers, samples = [], Rows()
+    at = now_ms()
+    head, worst = sparkline.channel_series(samples)
+    # Every chart shares one time axis, ending now, so their shapes compare.
+    t0 = head[0][0] if head else None
+    # The history form shows once the library can keep lag history.
+    return {"name": name, "info": info, "subscribers": subscribers, "at_ms": at,
+            "has_history": hasattr(admin(), "set_history"),
+            "ch_status": channel_status(info, subscribers),
+            "lag_points": sparkline.lag_series(samples), "head_points": head,
+            "worst_points": worst, "spark_t0": t0, "spark_t1": at}
+
+
+def _search_context(name: str, query: str, before: int | None, size: int) -> dict[str, Any]:
+    found = admin().search(name, query, before_id=before, limit=size)
+    return {"messages": found.messages, "newer_than": None, "older_than": None,
+            "search_resume": found.resume, "search_scanned": found.scanned}
+
+
+def _seek_context(name: str, at_ms: int, size: int, info: ChannelInfo) -> dict[str, Any]:
+    first = admin().seek(name, at_ms)
+    if first is None:
+        return {"messages": [], "newer_than": None, "older_than": None}
+    rows = admin().messages(name, after_id=first - 1, limit=size, newest_first=False)[::-1]
+    return _paged(rows, info)
+
+
+def _paged(rows: list[Any], info: ChannelInfo) -> dict[str, Any]:
+    newer = bool(rows) and info.newest_id is not None and rows[0]["id"] < info.newest_id
+    older = bool(rows) and info.oldest_id is not None and rows[-1]["id"] > info.oldest_id
+    return {"messages": rows, "newer_than": rows[0]["id"] if newer else None,
+            "older_than": rows[-1]["id"] if older else None}
 
 
 def messages_context(name: str, info: ChannelInfo) -> dict[str, Any]:
-    """One page of messages, newest first: ``?before=<id>`` pages back, ``?after=<id>`` forward."""
+    """One page of messages, newest first.
+
+    ``?before=<id>`` pages back, ``?after=<id>`` forward; ``?at=<time>`` starts
+    the page at the first message written at or after a time; ``?q=<text>``
+    shows only messages whose data or src contains the text (paged by
+    ``before``, each page a bounded scan).
+    """
     size = int(current_app.config["MESSAGES_PAGE_SIZE"])
     before = int_arg(request.args, "before")
     after = int_arg(request.args, "after")
-    if after is not None and before is None:
+    query = request.args.get("q", "")
+    at_raw = request.args.get("at", "").strip()
+    context: dict[str, Any] = {"query": query, "at": at_raw, "before": before, "after": after,
+                               "search_error": None, "seek_ms": None}
+    # Paged, searched and sought views hold still; only the newest page is live.
+    context["messages_live"] = before is None and after is None and not query and not at_raw
+    try:
+        _fill_messages(context, name, info, size)
+    except BackendError as error:
+        if isinstance(error, TimeoutError):
+            raise
+        context.update(messages=[], newer_than=None, older_than=None,
+                       search_error=f"The messages cannot be read: {error}")
+    return context
+
+
+def _fill_messages(context: dict[str, Any], name: str, info: ChannelInfo, size: int) -> None:
+    query, at_raw = context["query"], context["at"]
+    before, after = context["before"], context["after"]
+    if len(query) > MAX_QUERY_CHARS:
+        context.update(messages=[], newer_than=None, older_than=None,
+                       search_error=f"Search for at most {MAX_QUERY_CHARS} characters.")
+    elif query:
+        context.update(_search_context(name, query, before, size))
+    elif at_raw and before is None and after is None:
+        try:
+            context["seek_ms"] = parse_time_ms(at_raw)
+        except ValueError as error:
+            context.update(messages=[], newer_than=None, older_than=None,
+                           search_error=f"“Written at or after”: {error}.")
+        else:
+            context.update(_seek_context(name, context["seek_ms"], size, info))
+    elif after is not None and before is None:
         rows = admin().messages(name, after_id=after, limit=size, newest_first=False)[::-1]
+        context.update(_paged(rows, info))
     else:
-        rows = admin().messages(name, before_id=before, limit=size)
-    newer = bool(rows) and info.newest_id is not None and rows[0]["id"] < info.newest_id
-    older = bool(rows) and info.oldest_id is not None and rows[-1]["id"] > info.oldest_id
-    return {
-        "messages": rows,
-        "newer_than": rows[0]["id"] if newer else None,
-        "older_than": rows[-1]["id"] if older else None,
-        # Paged views hold still; only the newest page follows new messages.
-        "messages_live": before is None and after is None,
-        "before": before,
-        "after": after,
-    }
+        context.update(_paged(admin().messages(name, before_id=before, limit=size), info))
 
 
 @bp.get("/<seg:name>")
@@ -99,117 +152,24 @@ def messages_fragment(name: str) -> str:
 
 
 @bp.get("/<seg:name>/messages/<int:message_id>")
-def message(name: str, message_id: int) -> str:
-    """One message in full (list pages cut long bodies)."""
+def message(name: str, message_id: int) -> str | tuple[str, int]:
+    """One message in full (list pages cut long bodies).
+
+    A message that is no longer stored says why it may have gone: links to a
+    message go stale as soon as every subscriber read it and it was pruned.
+    """
     found = admin().messages(
         name, after_id=max(0, message_id - 1), before_id=message_id + 1, limit=1
     )
-    if not found or found[0]["id"] != message_id:
-        raise NotFound(f"Channel {quoted(name)} stores no message {message_id}.")
-    return render_template("message.html", name=name, message=found[0])
+    if found and found[0]["id"] == message_id:
+        return render_template("message.html", name=name, message=found[0])
+    info = admin().channel(name)
+    page_html = render_template("message_gone.html", name=name, message_id=message_id,
+                                info=info, quoted_name=quoted(name))
+    return page_html, 404
 
 
-class _Gone(Exception):
-    """The action worked and left no channel to go back to."""
+# Registered on bp by importing them (after bp exists).
+from . import channel_actions, export  # noqa: E402
 
-
-def _back(name: str) -> Response:
-    return redirect(url_for("channel.page", name=name), code=303)
-
-
-def _act(name: str, action: Callable[[], str]) -> Response:
-    """Run a form's action; flash its outcome or its error and go back to the channel."""
-    validate_name(name)
-    try:
-        _flash(action(), "ok")
-    except _Gone as done:
-        _flash(str(done), "ok")
-        return redirect(url_for("overview.index"), code=303)
-    except ChannelNotFoundError:
-        _flash(f"There is no channel {quoted(name)} (deleted meanwhile?).", "error")
-        return redirect(url_for("overview.index"), code=303)
-    except (FormError, NotSubscribedError, ValueError, TypeError) as error:
-        _flash(_error_text(error), "error")
-    return _back(name)
-
-
-@bp.post("/<seg:name>/post")
-def post(name: str) -> Response:
-    def action() -> str:
-        # Browsers send a textarea's line breaks as CRLF; the person typed LF.
-        if "data" not in request.form:
-            raise FormError("the form has no data field")
-        data = request.form["data"].replace("\r\n", "\n")
-        src = request.form.get("src", "") or "dashboard"
-        message_id = admin().post(name, data, src=src)
-        return f"Posted message {message_id} as {quoted(src)}."
-
-    return _act(name, action)
-
-
-@bp.post("/<seg:name>/prune")
-def prune(name: str) -> Response:
-    def action() -> str:
-        form = request.form
-        removed = admin().prune(
-            name,
-            upto_id=int_field(form, "upto_id"),
-            older_than=seconds_field(form, "older_than"),
-            consumed=form.get("consumed") == "1",
-            keep_last=int_field(form, "keep_last"),
-        )
-        return f"Pruned {removed:,} message{'s' if removed != 1 else ''}."
-
-    return _act(name, action)
-
-
-@bp.post("/<seg:name>/subscriber")
-def subscriber(name: str) -> Response:
-    form = request.form
-    # Not stripped: spaces at either end are part of a valid client id.
-    client_id = form.get("client_id", "")
-    verb = form.get("action", "")
-
-    def move() -> str:
-        raw = form.get("index", "").strip().lower()
-        target: int | str
-        if raw in INDEX_POLICIES:
-            target = raw
-        else:
-            number = int_field(form, "index")
-            if number is None:
-                raise FormError("index must be a message id, 'earliest' or 'latest'")
-            target = number
-        index = admin().set_index(name, validate_name(client_id, "client id"), target)
-        return f"Moved {quoted(client_id)} to index {index}."
-
-    def remove() -> str:
-        if not admin().remove_subscriber(name, validate_name(client_id, "client id")):
-            raise FormError(f"{quoted(client_id)} was not subscribed to {quoted(name)}.")
-        try:
-            admin().channel(name)
-        except ChannelNotFoundError:
-            # The last subscriber leaving deletes the channel, as unsubscribe does.
-            raise _Gone(
-                f"Removed subscriber {quoted(client_id)}, the last one: "
-                f"channel {quoted(name)} is gone."
-            ) from None
-        return f"Removed subscriber {quoted(client_id)}."
-
-    def unknown() -> str:
-        raise FormError("action must be 'move' or 'remove'")
-
-    return _act(name, {"move": move, "remove": remove}.get(verb, unknown))
-
-
-@bp.post("/<seg:name>/delete")
-def delete(name: str) -> Response:
-    validate_name(name)
-    if request.form.get("confirm", "") != name:
-        _flash("To delete the channel, type its name exactly into the box.", "error")
-        return _back(name)
-    if not admin().delete_channel(name):
-        _flash(f"There was no channel {quoted(name)} to delete.", "error")
-    else:
-        _flash(f"Deleted channel {quoted(name)}.", "ok")
-    return redirect(url_for("overview.index"), code=303)
+__all__ = ["bp", "channel_actions", "export", "live_context", "messages_context"]

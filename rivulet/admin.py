@@ -9,96 +9,38 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import math
 import re
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from . import keys, scripts
-from .client import DEFAULT_MAX_MESSAGE_BYTES, IndexPolicy, write_call
-from .codec import MAX_ID, Message, decode_for_display, display_id, encode_batch, text
+from . import history, keys, lag_rows, lagscan, scripts
+from . import search as search_mod
+from . import status as status_rules
+from .admin_base import age_s, non_negative, none_if_negative
+from .admin_messages import MessagesAdmin
+from .client import IndexPolicy
+from .codec import display_id, text
 from .exceptions import (
     ChannelNotFoundError,
-    ConnectionError,
     InvalidNameError,
     NotSubscribedError,
     RivuletError,
-    TimeoutError,
 )
-from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
+from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .names import validate_name
-from .retry import RetryPolicy
-from .urls import redis_from_url
-from .wakeup import Publisher
 
 log = logging.getLogger("rivulet")
-#: Counts and ids above this are capped: doubles (Lua's numbers) are exact up to 2^53.
-MAX_INT = 2**53 - 1
 _GLOB_SPECIAL = re.compile(r"[*?\[]")
 
 
-def _none(value: Any) -> int | None:
-    number = int(value)
-    return None if number < 0 else number
-
-
-def _age_s(now_ms: int, ts: int) -> float:
-    return 0.0 if ts < 0 else max(0.0, (now_ms - ts) / 1000)
-
-
-def _non_negative(name: str, value: object, kind: type = int) -> Any:
-    """``value`` checked, and capped at 2^53 - 1: Redis would read a larger
-    count, formatted by Lua as ``1e+17``, as no integer at all."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise TypeError(f"{name} must be {'a number' if kind is float else 'an int'}")
-    if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    return min(value, MAX_INT)
-
-
-class Admin:
+class Admin(MessagesAdmin):
     """Management API over one Redis (or Redis Cluster).
 
     ``Admin(url)`` connects like :func:`rivulet.connect`; ``Admin(redis)``
-    takes a ready redis-py (or fakeredis) client.
+    takes a ready redis-py (or fakeredis) client. Statuses and rates are
+    judged over the last ``window`` seconds of history; a subscriber that
+    has not read or committed for ``stop_after`` seconds is ``stopped``.
     """
-
-    def __init__(self, redis_url_or_client: Any = None, *, retry: RetryPolicy | None = None,
-                 **redis_args: Any) -> None:
-        self.retry = retry or RetryPolicy()
-        if redis_url_or_client is None or isinstance(redis_url_or_client, str):
-            self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
-            self._owns_redis = True
-        else:
-            if redis_args:
-                raise TypeError("pass either a ready redis client or a URL and options, not both")
-            self.redis = redis_url_or_client
-            self._owns_redis = False
-        self._publisher = Publisher(self.redis)
-
-    def close(self) -> None:
-        if self._owns_redis:
-            self.redis.close()
-
-    def ping(self) -> bool:
-        """True when Redis answers; raises :class:`ConnectionError` otherwise."""
-        return bool(self.retry.run(self.redis.ping, "PING"))
-
-    def _run(self, batch: scripts.Batch, what: str, strict: bool = True) -> list[Any]:
-        """``strict=False`` leaves a channel's or client's own error on its row,
-        but a node out of reach (a cluster failing over, a link down past the
-        retry budget) is raised: a row for it would show zeros that are not so."""
-        results = batch.run(self.redis, self.retry, what, strict)
-        for result in results:
-            if isinstance(result, (ConnectionError, TimeoutError)):
-                raise result
-        return results
-
-    def _call(self, call: Callable[[], Any], what: str) -> Any:
-        return self.retry.run(call, what)
 
     # -- channels ----------------------------------------------------------
 
@@ -129,8 +71,8 @@ class Admin:
     def channel_page(self, match: str | None = None, offset: int = 0,
                      limit: int | None = None) -> tuple[Rows[ChannelInfo], int]:
         """One page of :meth:`channels` and the total it is a page of."""
-        offset = _non_negative("offset", offset)
-        limit = _non_negative("limit", limit)
+        offset = non_negative("offset", offset)
+        limit = non_negative("limit", limit)
         if match is None and limit is not None:
             batch = scripts.Batch()
             batch.command("zrangebylex", keys.CHANNELS, "-", "+", offset, limit)
@@ -155,16 +97,30 @@ class Admin:
         """
         return self._infos([validate_name(name)], skip_missing=False)[0]
 
+    def lag_scan(self) -> list[lagscan.ChannelLag]:
+        """Every channel's counts and its subscribers' lags, as :meth:`channels`
+        and :meth:`subscribers_many` give them, in one compact script per
+        channel: what ``/metrics`` needs, in a constant number of round trips."""
+        return lagscan.scan(self.redis, self.retry, self.channel_names(),
+                            lambda batch: self._run(batch, "lag scan", strict=False),
+                            self.window, self.stop_after)
+
     def _infos(self, names: list[str], skip_missing: bool) -> Rows[ChannelInfo]:
         batch = scripts.Batch()
         for name in names:
             try:
                 batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:5], [])
+                # Status and rates need the subscribers and history: same pipeline.
+                batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
+                batch.command("lrange", keys.history_key(name), 0, -1)
             except InvalidNameError as error:
                 # Registered around the library: report it, send nothing for it.
                 batch.constant(error)
+                batch.constant(error)
+                batch.constant(error)
         rows: Rows[ChannelInfo] = Rows()
-        for name, reply in zip(names, self._run(batch, "channel info", strict=False)):
+        results = self._run(batch, "channel info", strict=False)
+        for name, reply, subs, hist in zip(names, results[0::3], results[1::3], results[2::3]):
             if isinstance(reply, InvalidNameError):
                 rows.append(_broken_channel(name, str(reply)))
                 continue
@@ -175,7 +131,10 @@ class Admin:
                     raise ChannelNotFoundError(name)
             else:
                 # The script's 15th value names members reads skip ("" if none).
-                rows.append(_channel_info(name, reply[:14], text(reply[14]) or None))
+                row = _channel_info(name, reply[:14], text(reply[14]) or None)
+                if not isinstance(subs, Exception) and int(subs[0]):
+                    row = lag_rows.judged_channel(row, subs, hist, self.window, self.stop_after)
+                rows.append(row)
         return rows
 
     def delete_channel(self, name: str) -> bool:
@@ -238,8 +197,10 @@ class Admin:
         batch = scripts.Batch()
         for name in names:
             batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
+            batch.command("lrange", keys.history_key(name), 0, -1)
         result: dict[str, Rows[SubscriberInfo]] = {}
-        for name, reply in zip(names, self._run(batch, "subscribers", strict=False)):
+        replies = self._run(batch, "subscribers", strict=False)
+        for name, reply, hist in zip(names, replies[0::2], replies[1::2]):
             if isinstance(reply, RivuletError):
                 if len(names) == 1:
                     raise reply
@@ -251,13 +212,14 @@ class Admin:
                 if len(names) == 1:
                     raise ChannelNotFoundError(name)
                 continue
-            result[name] = _subscriber_rows(name, reply)
+            result[name] = lag_rows.subscriber_rows(name, reply, hist, self.window,
+                                                   self.stop_after)
         return result
 
     def clients(self, offset: int = 0, limit: int | None = None) -> Rows[ClientInfo]:
         """Clients sorted by id, each with its channels, indexes and lags."""
-        offset = _non_negative("offset", offset)
-        limit = _non_negative("limit", limit)
+        offset = non_negative("offset", offset)
+        limit = non_negative("limit", limit)
         page = -1 if limit is None else limit
         raw = self._call(
             lambda: self.redis.zrangebylex(keys.CLIENTS, "-", "+", offset, page), "list clients"
@@ -346,6 +308,15 @@ class Admin:
         self._unregister(channel, [client_id], channel_gone=bool(int(deleted)))
         return bool(int(was))
 
+    def set_index_at(self, channel: str, client_id: str, at: int | str) -> int:
+        """Move a subscriber to the last message written before ``at`` (ms or
+        ISO-8601), so its next read is the first one written at or after it;
+        to the head when every stored message is older. Returns the index."""
+        channel = validate_name(channel)
+        at_ms = search_mod.parse_time_ms(at) if isinstance(at, str) else non_negative("at", at)
+        found, head = search_mod.first_id_at_or_after(self.redis, self.retry, channel, at_ms)
+        return self.set_index(channel, client_id, head if found is None else found - 1)
+
     def _unregister(self, channel: str, clients: list[str], channel_gone: bool) -> None:
         """Drop ``channel`` from those clients' rvl:index: mirrors (and from the
         registry when it is gone) in one pipeline; then drop the clients left
@@ -362,109 +333,76 @@ class Admin:
         if idle:
             self._call(lambda: self.redis.zrem(keys.CLIENTS, *idle), "unregister")
 
-    # -- messages ------------------------------------------------------------
+    # -- lag history (SPEC section 8) ---------------------------------------
 
-    def _with_existence(self, channel: str, what: str, command: str, *args: Any) -> Any:
-        """Run one command on a channel in the same round trip as its existence check."""
-        batch = scripts.Batch()
-        batch.command("exists", *keys.reader_keys(channel)[:3])
-        batch.command(command, *args)
-        exists, result = self._run(batch, what)
-        if not int(exists):
-            raise ChannelNotFoundError(channel)
-        return result
+    def set_history(self, channel: str, interval: float | None = history.DEFAULT_INTERVAL_S,
+                    keep: float = history.DEFAULT_KEEP_S) -> None:
+        """Record a lag snapshot of ``channel`` at most every ``interval``
+        seconds (None: stop recording) and keep them for ``keep`` seconds.
 
-    def count(self, channel: str) -> int:
-        """How many messages the channel stores now."""
-        channel = validate_name(channel)
-        return int(self._with_existence(channel, "count", "zcard", keys.msg_key(channel)))
-
-    def messages(self, channel: str, after_id: int | None = None, before_id: int | None = None,
-                 limit: int = 50, newest_first: bool = True) -> list[Message]:
-        """Stored messages with ``after_id < id < before_id``; malformed members
-        come back with ``malformed: True`` and their raw text as ``data``."""
-        channel = validate_name(channel)
-        after_id = _non_negative("after_id", after_id)
-        before_id = _non_negative("before_id", before_id)
-        limit = _non_negative("limit", limit)
-        # Only scores that can be ids: a member planted at inf or -1 is left
-        # out (channel() reports it) rather than shown at an id it is not.
-        low = "0" if after_id is None else f"({after_id}"
-        high = str(MAX_ID) if before_id is None else f"({before_id}"
-        if newest_first:
-            rows = self._with_existence(
-                channel, "messages", "zrevrangebyscore", keys.msg_key(channel), high, low,
-                0, limit, True,
-            )
-        else:
-            rows = self._with_existence(
-                channel, "messages", "zrangebyscore", keys.msg_key(channel), low, high,
-                0, limit, True,
-            )
-        return [decode_for_display(member, score) for member, score in rows]
-
-    def prune(self, channel: str, upto_id: int | None = None, older_than: float | None = None,
-              consumed: bool = False, keep_last: int | None = None) -> int:
-        """Delete messages meeting any criterion; returns how many went.
-
-        ``older_than`` is in seconds and inclusive. The id counter never moves.
+        :raises ChannelNotFoundError: no such channel.
         """
         channel = validate_name(channel)
-        upto_id = _non_negative("upto_id", upto_id)
-        older_than = _non_negative("older_than", older_than, float)
-        keep_last = _non_negative("keep_last", keep_last)
-        if upto_id is None and older_than is None and not consumed and keep_last is None:
-            raise ValueError("prune needs upto_id, older_than, consumed or keep_last")
-        args = [
-            "" if upto_id is None else upto_id,
-            "" if older_than is None else int(older_than * 1000),
-            "1" if consumed else "0",
-            "" if keep_last is None else keep_last,
-        ]
-        return int(self._channel_script(scripts.PRUNE, channel, 3, args, "prune"))
+        mapping = history.settings_mapping(interval, keep)
+        found = self.retry.run(lambda: scripts.SET_HISTORY(
+            self.redis, keys.subscribe_keys(channel),
+            [mapping["interval_ms"], mapping["keep_ms"]]), "set history")
+        if not int(found):
+            raise ChannelNotFoundError(channel)
 
-    def set_retention(self, channel: str, max_messages: int | None = None,
-                      max_age: float | None = None) -> int:
-        """Cap a channel by count and/or age in seconds (None: no cap).
-        Applied at once and by every write; returns how many messages went now."""
+    def history(self, channel: str, client_id: str | None = None,
+                since_ts: int | None = None) -> Rows[LagSample]:
+        """The recorded snapshots, one row per subscriber per snapshot,
+        oldest first; only ``client_id``'s and those at or after ``since_ts``
+        (ms) when given.
+
+        :raises ChannelNotFoundError: no such channel.
+        """
         channel = validate_name(channel)
-        max_messages = _non_negative("max_messages", max_messages)
-        max_age = _non_negative("max_age", max_age, float)
-        args = ["" if max_messages is None else max_messages,
-                "" if max_age is None else int(max_age * 1000)]
-        return int(self._channel_script(scripts.RETENTION, channel, 4, args, "set retention"))
+        since_ts = non_negative("since_ts", since_ts)
+        if client_id is not None:
+            client_id = validate_name(client_id, "client_id")
+        raw = self._with_existence(channel, "history", "lrange", keys.history_key(channel), 0, -1)
+        rows: Rows[LagSample] = Rows()
+        for snap in history.parse(raw):
+            if since_ts is not None and snap.ts < since_ts:
+                continue
+            for client, index in sorted(snap.indexes.items()):
+                if client_id is None or client == client_id:
+                    rows.append(LagSample(snap.ts, client, index, snap.head_id,
+                                          max(0, snap.head_id - index)))
+        return rows
 
-    def _channel_script(self, script: scripts.Script, channel: str, nkeys: int,
-                        args: list[Any], what: str) -> Any:
-        try:
-            return self.retry.run(
-                lambda: script(self.redis, keys.channel_keys(channel)[:nkeys], args), what
-            )
-        except ChannelNotFoundError:
-            raise ChannelNotFoundError(channel) from None
+    # -- one client (the dashboard's client page) ----------------------------
 
-    def post(self, channel: str, data: str, src: str = "dashboard", create: bool = False) -> int:
-        """Inject a message as an operator; returns its id. Needs no
-        subscription; an unknown channel is refused unless ``create``."""
-        channel = validate_name(channel)
-        src = validate_name(src, "src")
-        if not isinstance(data, str):
-            raise TypeError(f"data must be a str, not {type(data).__name__}")
-        encoded = encode_batch([data], DEFAULT_MAX_MESSAGE_BYTES)[0]
-        write_keys, args = write_call(
-            channel, [encoded], mode="create" if create else "exists", writer=src, src=src,
-            token=uuid.uuid4().hex, publish=self._call(
-                lambda: self._publisher.command(channel), "wake-up probe"),
-        )
-        batch = scripts.Batch()
-        batch.script(scripts.WRITE, write_keys, args)
-        if create:
-            batch.command("zadd", keys.CHANNELS, {channel: 0})
-        try:
-            reply = self._run(batch, "post")[0]
-        except ChannelNotFoundError:
-            raise ChannelNotFoundError(channel) from None
-        return int(reply[0])
+    def client_subscribers(self, client_id: str) -> dict[str, Rows[SubscriberInfo]]:
+        """Every subscriber of each channel ``client_id`` reads, by channel
+        (sorted): the client's own rows, and whether it is any channel's last
+        reader. Two round trips: its index mirror, then one pipeline."""
+        client_id = validate_name(client_id, "client id")
+        raw = self._call(lambda: self.redis.zrange(keys.index_key(client_id), 0, -1),
+                         "client channels")
+        found = self.subscribers_many(sorted(text(c) for c in raw))
+        return {name: rows for name, rows in sorted(found.items())
+                if any(s.client_id == client_id for s in rows)}
+
+    def client(self, client_id: str) -> Rows[SubscriberInfo]:
+        """``client_id``'s subscriptions, one row per channel it reads, by channel."""
+        return Rows(s for rows in self.client_subscribers(client_id).values()
+                    for s in rows if s.client_id == client_id)
+
+    def remove_client(self, client_id: str) -> list[str]:
+        """Unsubscribe ``client_id`` from every channel it reads; returns those
+        channels. One script per channel (each lives in its own hash slot);
+        a channel whose last subscriber this was is deleted, as unsubscribe does."""
+        left = []
+        for subscription in self.client(client_id):
+            try:
+                if self.remove_subscriber(subscription.channel, client_id):
+                    left.append(subscription.channel)
+            except ChannelNotFoundError:
+                continue  # deleted meanwhile: nothing left to leave
+        return left
 
 
 def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
@@ -475,39 +413,21 @@ def _channel_info(name: str, r: list[Any], problem: str | None = None) -> Channe
         name=name,
         head_id=head,
         message_count=count,
-        oldest_id=_none(oldest_id),
-        newest_id=_none(newest_id),
-        oldest_ts=_none(oldest_ts),
-        newest_ts=_none(newest_ts),
+        oldest_id=none_if_negative(oldest_id),
+        newest_id=none_if_negative(newest_id),
+        oldest_ts=none_if_negative(oldest_ts),
+        newest_ts=none_if_negative(newest_ts),
         subscriber_count=subs,
         max_lag=max_lag,
-        max_lag_seconds=_age_s(now, unread_ts) if max_lag else 0.0,
-        last_write_ts=_none(last_write),
-        max_messages=_none(max_messages),
+        max_lag_seconds=age_s(now, unread_ts) if max_lag else 0.0,
+        last_write_ts=none_if_negative(last_write),
+        max_messages=none_if_negative(max_messages),
         max_age=None if max_age_ms < 0 else max_age_ms / 1000,
         error=problem,
     )
 
 
 def _broken_channel(name: str, error: str) -> ChannelInfo:
-    return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error)
-
-
-def _subscriber_rows(channel: str, reply: list[Any]) -> Rows[SubscriberInfo]:
-    head, now = int(reply[1]), int(reply[2])
-    rows: Rows[SubscriberInfo] = Rows()
-    flat = reply[3:]
-    for i in range(0, len(flat), 5):
-        client, index, pending, oldest_ts, read_ts = flat[i:i + 5]
-        index, pending = int(index), int(pending)
-        rows.append(SubscriberInfo(
-            channel=channel,
-            client_id=text(client),
-            index=index,
-            lag=max(0, head - index),
-            pending=pending,
-            lag_seconds=_age_s(now, int(oldest_ts)) if pending else 0.0,
-            last_read_ts=_none(read_ts),
-            beyond_head=index > head,
-        ))
-    return rows
+    # Nothing about it can be judged: an error state, never "caught up" at lag 0.
+    return ChannelInfo(name, 0, 0, None, None, None, None, 0, 0, 0.0, None, error=error,
+                       status=status_rules.ERROR)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import functools
 import itertools
 import logging
@@ -13,72 +12,29 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from . import keys, scripts
+from . import fastpath, keys, scripts
 from .codec import (
     MAX_ID,
     Message,
     decode_messages,
-    display_id,
     encode_batch,
     ids_of,
     json_literal,
     text,
 )
-from .exceptions import BackendError, NotReplicatedError, NotSubscribedError, RivuletError
+from .exceptions import NotReplicatedError, NotSubscribedError, RivuletError
+from .mirror import IndexMirror, out_of_memory
 from .names import validate_name, validate_names
+from .policy import IndexPolicy, checked_limit, checked_timeout
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
 from .wakeup import SPUBLISH, Wakeup
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
-#: A timeout longer than this (about 31 years) waits as a negative one does:
-#: until a message arrives. Clocks and waits cannot take 10**400 seconds.
-MAX_TIMEOUT_S = 1e9
-
 log = logging.getLogger("rivulet")
 
 Inbox = dict[str, list[Message]]
-
-
-class IndexPolicy(str, enum.Enum):
-    """Where a subscription starts reading."""
-
-    EARLIEST = "earliest"  #: before the oldest message still stored
-    CURRENT = "current"  #: this client's stored index; with none, as LATEST
-    LATEST = "latest"  #: after the newest message: only new messages
-
-    @classmethod
-    def parse(cls, value: object) -> IndexPolicy:
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls(value.lower())
-            except ValueError:
-                pass
-        valid = ", ".join(repr(p.value) for p in cls)
-        raise ValueError(f"unknown index policy {value!r}; use one of {valid}")
-
-
-def _timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(value).__name__}")
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int past any float: absurdly long, or absurdly negative
-        return -1.0
-    if seconds != seconds:  # NaN
-        raise ValueError("timeout must be a number, not NaN")
-    return -1.0 if seconds > MAX_TIMEOUT_S else seconds
-
-
-def _limit(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"message_limit must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"message_limit must be at least 1, not {value}")
-    return min(value, 2**53 - 1)  # past that Lua would send Redis "1e+17"
 
 
 class Client:
@@ -123,14 +79,16 @@ class Client:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         # Write tokens: unique per call, and per process even for a reused id.
-        self._token_prefix = os.urandom(6).hex() + ":"
+        self._token_pid = 0
+        self._token_prefix = ""
         self._writes = itertools.count()
         self._owns_redis = redis is None
         self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
-        # channel -> index as last written to (or read from) the rvl:index: mirror;
-        # None until loaded, so a resumed client learns its channels lazily.
-        self._mirror: dict[str, int] | None = None
+        self._mirror = IndexMirror(self.redis, self.retry, self.client_id)
         self._wakeup = Wakeup(self.redis)
+        # Writes skip redis-py's command layer where the client allows it.
+        self._fast = fastpath.for_redis(self.redis)
+        self._publish: str | None = None
         if channel_ids is not None:
             self.subscribe(channel_ids, index_policy)
 
@@ -150,6 +108,8 @@ class Client:
     def close(self) -> None:
         """Release connections. Subscriptions stay in Redis for a later resume."""
         self._wakeup.close()
+        if self._fast is not None:
+            self._fast.close()
         if self._owns_redis:
             self.redis.close()
 
@@ -186,7 +146,7 @@ class Client:
         batch = scripts.Batch()
         for channel in channels:
             batch.script(
-                scripts.SUBSCRIBE, keys.channel_keys(channel)[:3], [self.client_id, policy.value]
+                scripts.SUBSCRIBE, keys.subscribe_keys(channel), [self.client_id, policy.value]
             )
         batch.command("zadd", keys.CHANNELS, {c: 0 for c in channels})
         batch.command("zadd", keys.CLIENTS, {self.client_id: 0})
@@ -198,10 +158,10 @@ class Client:
             # On a full Redis (maxmemory) a subscribe script only succeeds
             # when it created nothing: the channel and this client's
             # subscription existed, so the registries already name them.
-            if isinstance(result, Exception) and not _out_of_memory(result):
+            if isinstance(result, Exception) and not out_of_memory(result):
                 raise result
         indexes = {c: int(results[i]) for i, c in enumerate(channels)}
-        self._write_mirror(indexes)
+        self._mirror.write(indexes)
         return indexes
 
     def unsubscribe(self, channel_ids: str | Iterable[str]) -> None:
@@ -227,9 +187,7 @@ class Client:
         if int(results[-1]) == 0:
             cleanup.command("zrem", keys.CLIENTS, self.client_id)
         self._run(cleanup, "unsubscribe")
-        if self._mirror is not None:
-            for channel in channels:
-                self._mirror.pop(channel, None)
+        self._mirror.drop(channels)
 
     # -- writing -----------------------------------------------------------
 
@@ -250,8 +208,7 @@ class Client:
             return []
         write_keys, args = write_call(
             channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
-            token=f"{self._token_prefix}{next(self._writes)}",
-            publish=self._publish_command(channel),
+            token=self._token(), publish=self._publish_command(channel),
         )
         acked = 0
         try:
@@ -259,7 +216,7 @@ class Client:
                 first, count, acked = self._write_replicated(write_keys, args)
             else:
                 first, count, _duplicate = self.retry.run(
-                    lambda: scripts.WRITE(self.redis, write_keys, args), "write"
+                    functools.partial(self._write_once, write_keys, args), "write"
                 )
         except NotSubscribedError:
             raise NotSubscribedError(
@@ -274,6 +231,11 @@ class Client:
                 self.wait_replicas,
             )
         return ids
+
+    def _write_once(self, write_keys: list[str], args: list[str]) -> Any:
+        if self._fast is not None:
+            return self._fast.call(scripts.WRITE, write_keys, args)
+        return scripts.WRITE(self.redis, write_keys, args)
 
     def _write_replicated(self, write_keys: list[str], args: list[str]) -> tuple[int, int, int]:
         """The write and its WAIT in one round trip to the channel's node."""
@@ -299,11 +261,11 @@ class Client:
 
         :raises NotSubscribedError: ``timeout < 0`` with no subscriptions.
         """
-        wait_s = _timeout(timeout)
-        limit = _limit(message_limit)
+        wait_s = checked_timeout(timeout)
+        limit = checked_limit(message_limit)
         deadline = None if wait_s < 0 else time.monotonic() + wait_s
         while True:
-            channels = self._channels()
+            channels = self._mirror.channels()
             if not channels:
                 # None to begin with, or an operator removed the last one while
                 # we waited: no write can wake us now.
@@ -320,7 +282,7 @@ class Client:
             inbox = self._fetch(channels, limit)
             if inbox:
                 return inbox
-            if self._channels() != channels:
+            if self._mirror.channels() != channels:
                 continue  # an operator removed a subscription: watch the rest
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -360,8 +322,8 @@ class Client:
                 indexes[channel] = int(index)
             else:
                 gone.append(channel)
-        self._forget(gone)
-        self._write_mirror(indexes)
+        self._mirror.forget(gone)
+        self._mirror.write(indexes)
         return indexes
 
     def listen(
@@ -374,7 +336,7 @@ class Client:
         message was yielded and the next is asked for, so a crash mid-batch
         gets the batch again.
         """
-        _timeout(timeout)
+        checked_timeout(timeout)
         done: Inbox | None = None
         while True:
             if done is not None:
@@ -396,57 +358,21 @@ class Client:
     def _run(self, batch: scripts.Batch, what: str) -> list[Any]:
         return batch.run(self.redis, self.retry, what)
 
+    def _token(self) -> str:
+        """A new write token. The prefix is drawn per process: a forked child
+        counting on from its parent's counter must not repeat its tokens, or
+        its write and the parent's next would pass for one call's retries."""
+        if self._token_pid != os.getpid():
+            self._token_pid = os.getpid()
+            self._token_prefix = os.urandom(6).hex() + ":"
+        return f"{self._token_prefix}{next(self._writes)}"
+
     def _publish_command(self, channel: str) -> str:
         # Probed once per client (one round trip), then remembered.
-        return self.retry.run(lambda: self._wakeup.publisher.command(channel), "wake-up probe")
-
-    def _channels(self) -> list[str]:
-        if self._mirror is None:
-            rows = self.retry.run(
-                lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1, withscores=True),
-                "load subscriptions",
-            )
-            # display_id: a planted inf is no reason for every read to fail.
-            self._mirror = {text(m): display_id(float(s)) for m, s in rows}
-        return list(self._mirror)
-
-    def _write_mirror(self, indexes: Mapping[str, int]) -> None:
-        """Bring the rvl:index: mirror in line with the authority's indexes.
-
-        Only values that differ from what this object last saw are written;
-        before it has seen the mirror (a fresh client subscribing) all are,
-        rather than spending a round trip to load it first.
-        """
-        known = self._mirror
-        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
-        if stale:
-            try:
-                self.retry.run(
-                    lambda: self.redis.zadd(keys.index_key(self.client_id), stale),
-                    "update index",
-                )
-            except BackendError as error:
-                if not _out_of_memory(error):
-                    raise
-                # A full Redis (maxmemory) refuses the mirror, not the read or
-                # commit that moved the authority: draining must go on. Left
-                # stale here, the mirror is written again by the next call.
-                log.warning("index mirror of client %r not updated: %s", self.client_id, error)
-                return
-            if known is not None:
-                known.update(stale)
-
-    def _forget(self, gone: list[str]) -> None:
-        """Drop subscriptions Redis no longer has (an operator removed them, or
-        the channel was deleted) from the mirror and from this object."""
-        if not gone:
-            return
-        self.retry.run(
-            lambda: self.redis.zrem(keys.index_key(self.client_id), *gone), "drop subscriptions"
-        )
-        if self._mirror is not None:
-            for channel in gone:
-                self._mirror.pop(channel, None)
+        if self._publish is None:
+            self._publish = self.retry.run(lambda: self._wakeup.publisher.command(channel),
+                                           "wake-up probe")
+        return self._publish
 
     def _fetch(self, channels: list[str], limit: int) -> Inbox:
         batch = scripts.Batch()
@@ -475,14 +401,9 @@ class Client:
             messages = decode_messages(reply[4:4 + count], ids_of(reply[4 + count:]), channel)
             if messages:
                 inbox[channel] = messages
-        self._forget(gone)
-        self._write_mirror(indexes)
+        self._mirror.forget(gone)
+        self._mirror.write(indexes)
         return inbox
-
-
-def _out_of_memory(error: Exception) -> bool:
-    """True for Redis refusing a write under ``maxmemory`` (its OOM reply)."""
-    return "maxmemory" in str(error)
 
 
 def _warn_broken(channel: str, what: str, error: Exception) -> None:
@@ -502,7 +423,7 @@ def write_call(
     script falls back to PUBLISH where SPUBLISH is missing, so the default
     is right everywhere, only slower on Redis 6.2.
     """
-    return (keys.channel_keys(channel)[:4],
+    return (keys.write_keys(channel),
             [mode, writer, json_literal(src), token, keys.wake_channel(channel), publish,
              *encoded])
 

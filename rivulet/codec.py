@@ -22,9 +22,14 @@ def text(value: Any) -> str:
     return str(value)
 
 
+#: What ``json.dumps(value, ensure_ascii=False)`` does for a str, without
+#: building an encoder per call (the C function when available).
+_encode_str: Any = json.encoder.encode_basestring
+
+
 def json_literal(value: str) -> str:
     """``value`` as a compact JSON string literal, as the write script splices it."""
-    return json.dumps(value, ensure_ascii=False)
+    return str(_encode_str(value))
 
 
 def encode_batch(messages: object, max_bytes: int) -> list[str]:
@@ -34,14 +39,17 @@ def encode_batch(messages: object, max_bytes: int) -> list[str]:
     leaves nothing behind.
     """
     if isinstance(messages, str):
-        batch: Sequence[object] = [messages]
-    elif isinstance(messages, (bytes, bytearray)) or not isinstance(messages, Sequence):
+        # The common single write: checked and encoded without the loop.
+        size = _utf8_size(messages, 0)
+        if size > max_bytes:
+            raise _too_large(0, size, max_bytes)
+        return [_encode_str(messages)]
+    if isinstance(messages, (bytes, bytearray)) or not isinstance(messages, Sequence):
         # A dict or set would be written as its keys, in no order the caller chose.
         raise TypeError(
             f"messages must be a str or a sequence of str, not {type(messages).__name__}"
         )
-    else:
-        batch = list(messages)
+    batch: Sequence[object] = list(messages)
     encoded = []
     for position, data in enumerate(batch):
         if not isinstance(data, str):
@@ -49,18 +57,28 @@ def encode_batch(messages: object, max_bytes: int) -> list[str]:
                 f"message {position} is a {type(data).__name__}; rivulet carries str only "
                 "(encode other data, e.g. with json.dumps, first)"
             )
-        try:
-            size = len(data.encode("utf-8"))
-        except UnicodeEncodeError as error:
-            raise ValueError(f"message {position} is not valid Unicode text: {error}") from None
+        size = _utf8_size(data, position)
         if size > max_bytes:
-            raise MessageTooLargeError(
-                f"message {position} is {size} bytes of UTF-8, over the limit of {max_bytes}",
-                size=size,
-                limit=max_bytes,
-            )
-        encoded.append(json_literal(data))
+            raise _too_large(position, size, max_bytes)
+        encoded.append(_encode_str(data))
     return encoded
+
+
+def _utf8_size(data: str, position: int) -> int:
+    if data.isascii():
+        return len(data)  # no copy for the common case
+    try:
+        return len(data.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        raise ValueError(f"message {position} is not valid Unicode text: {error}") from None
+
+
+def _too_large(position: int, size: int, max_bytes: int) -> MessageTooLargeError:
+    return MessageTooLargeError(
+        f"message {position} is {size} bytes of UTF-8, over the limit of {max_bytes}",
+        size=size,
+        limit=max_bytes,
+    )
 
 
 def decode_message(member: Any, message_id: int, channel: str) -> Message | None:

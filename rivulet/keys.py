@@ -14,6 +14,12 @@ key                       type    holds
 ``rvl:meta:{C}``          hash    last_write_ts (ms), max_messages, max_age_ms, and
                                   w:<writer> -> "<token> <first id>" of its last write
 ``rvl:read:{C}``          zset    client id -> time of its last read (ms)
+``rvl:hist:{C}``          list    lag snapshots, oldest first: ``"<ts ms> <head>"``
+                                  then ``"<index>\t<client>"`` per subscriber, one
+                                  line each; trimmed to keep / interval entries
+``rvl:hcfg:{C}``          hash    history settings (interval_ms, keep_ms; 0 interval:
+                                  off), last (ms of the last snapshot) and
+                                  s:<client> -> subscribe time (ms)
 ``rvl:channels``          zset    channel registry, all scores 0 (lexicographic)
 ``rvl:clients``           zset    client registry, all scores 0 (lexicographic)
 ``rvl:wake:{C}``          pubsub  wake-up channel, published by every write
@@ -34,7 +40,7 @@ CLIENTS = "rvl:clients"
 INDEX_PREFIX = "rvl:index:"
 
 # Kinds whose keys carry the channel in a hash tag: `rvl:<kind>:{<channel>}`.
-CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "lock")
+CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "lock", "hist", "hcfg")
 
 
 def _tagged(kind: str, channel: str) -> str:
@@ -65,6 +71,14 @@ def read_key(channel: str) -> str:
     return _tagged("read", channel)
 
 
+def history_key(channel: str) -> str:
+    return _tagged("hist", channel)
+
+
+def history_settings_key(channel: str) -> str:
+    return _tagged("hcfg", channel)
+
+
 def index_key(client_id: str) -> str:
     return f"{INDEX_PREFIX}{client_id}"
 
@@ -81,13 +95,26 @@ def _channel_keys(channel: str) -> tuple[str, ...]:
 
 def reader_keys(channel: str) -> list[str]:
     """The keys the read, commit and subscribers scripts declare (id, msg,
-    channel, read)."""
-    return [id_key(channel), msg_key(channel), channel_key(channel), read_key(channel)]
+    channel, read, then the history keys: hist, hcfg)."""
+    return [id_key(channel), msg_key(channel), channel_key(channel), read_key(channel),
+            history_key(channel), history_settings_key(channel)]
+
+
+def write_keys(channel: str) -> list[str]:
+    """The keys the write script declares (id, msg, channel, meta, hist, hcfg)."""
+    return [id_key(channel), msg_key(channel), channel_key(channel), meta_key(channel),
+            history_key(channel), history_settings_key(channel)]
+
+
+def subscribe_keys(channel: str) -> list[str]:
+    """The keys the subscribe script declares (id, msg, channel, hcfg)."""
+    return [id_key(channel), msg_key(channel), channel_key(channel),
+            history_settings_key(channel)]
 
 
 def channel_keys(channel: str) -> list[str]:
-    """All keys of one channel, in the order every script declares them
-    (id, msg, channel, meta, read, lock)."""
+    """All keys of one channel, in the order delete and unsubscribe declare
+    them (id, msg, channel, meta, read, lock, hist, hcfg)."""
     return list(_channel_keys(channel))
 
 

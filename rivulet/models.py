@@ -1,19 +1,14 @@
 """The rows the management API returns: plain dataclasses, and a list that
-renders as an HTML table in Jupyter."""
+renders as an HTML table in Jupyter (:mod:`.notebook` draws it)."""
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import time
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-
-#: A subscriber that has not read for this long while behind is "stalled".
-STALL_AFTER_MS = 60_000
-
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -32,12 +27,19 @@ class ChannelInfo:
     newest_ts: int | None
     subscriber_count: int
     max_lag: int
+    #: Time since the head passed the lowest index: the age of the oldest
+    #: stored unread message, or longer where history shows that pruning
+    #: deleted older unread ones (see SubscriberInfo.lag_seconds).
     max_lag_seconds: float
     last_write_ts: int | None
     max_messages: int | None = None
     max_age: float | None = None
     #: Set when Redis holds something under this channel's keys rivulet cannot use.
     error: str | None = None
+    #: The worst of its subscribers' statuses (rivulet.status.SEVERITY).
+    status: str = "caught up"
+    #: Messages written per second over the Admin's window; None without history.
+    write_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -51,6 +53,10 @@ class SubscriberInfo:
     """One client's read position in one channel.
 
     ``lag - pending`` messages were pruned before this subscriber read them.
+    ``lag_seconds`` is the time since the head passed ``index``: the age of
+    the oldest stored unread message when none was pruned unread, else the
+    longer time the lag history shows (a retention cap cannot shorten it).
+    ``status`` is judged over the Admin's window (SPEC section 8).
     """
 
     channel: str
@@ -61,27 +67,38 @@ class SubscriberInfo:
     lag_seconds: float
     last_read_ts: int | None
     beyond_head: bool
+    #: One of rivulet.status.SEVERITY: caught up, catching up, behind, beyond
+    #: head, falling behind, stalled, stopped.
+    status: str = "caught up"
+    #: Messages this subscriber moved past per second over the window.
+    read_rate: float | None = None
+    #: Seconds to catch up at the current rates; None unless catching up.
+    eta_s: float | None = None
 
     @property
     def pruned_unread(self) -> int:
         return self.lag - self.pending
-
-    def status(self, at_ms: int | None = None) -> str:
-        """``caught up``, ``behind``, ``stalled`` or ``beyond head``."""
-        if self.beyond_head:
-            return "beyond head"
-        if self.lag == 0:
-            return "caught up"
-        at_ms = now_ms() if at_ms is None else at_ms
-        if self.last_read_ts is None or at_ms - self.last_read_ts >= STALL_AFTER_MS:
-            return "stalled"
-        return "behind"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def _repr_html_(self) -> str:
         return Rows([self])._repr_html_()
+
+
+@dataclasses.dataclass(frozen=True)
+class LagSample:
+    """One subscriber in one history snapshot: when (ms), its index, the
+    head, and the lag (head - index, at least 0) then."""
+
+    ts: int
+    client_id: str
+    index: int
+    head_id: int
+    lag: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,23 +123,23 @@ class ClientInfo:
 
 
 class Rows(list[T], Generic[T]):
-    """A list of dataclass rows that Jupyter shows as a table."""
+    """A list of rows (dataclasses, or dicts for messages) that Jupyter shows as
+    a table: times as local date-times, durations as the dashboard writes them,
+    status as a coloured word, text left-aligned and numbers right-aligned."""
 
     def __init__(self, rows: Iterable[T] = ()) -> None:
         super().__init__(rows)
 
     def _repr_html_(self) -> str:
-        if not self:
-            return "<p><em>no rows</em></p>"
-        first = self[0]
-        if not dataclasses.is_dataclass(first):
-            return f"<pre>{html.escape(repr(list(self)))}</pre>"
-        names = [f.name for f in dataclasses.fields(first)]
-        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td>{html.escape(str(getattr(row, n)))}</td>" for n in names)
-            + "</tr>"
-            for row in self
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        from .notebook import rows_html
+
+        return rows_html(self)
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` of the rows (pandas is imported only now).
+
+        :raises ImportError: pandas is not installed.
+        """
+        from .notebook import to_pandas
+
+        return to_pandas(self)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -24,7 +25,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from .deadline import CAPPED
+from .deadline import CAPPED, within
 from .exceptions import ConnectionError, translate
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -145,6 +146,10 @@ class Cluster(RedisCluster):
     handed, which would leave the sockets open."""
 
     def close(self) -> None:
+        if not hasattr(self, "nodes_manager"):
+            # Its __init__ failed (no seed answered); redis-py's __del__
+            # still calls close, which before 5.1 would then raise.
+            return
         nodes = list(self.nodes_manager.nodes_cache.values())
         super().close()
         for node in nodes:
@@ -166,17 +171,27 @@ def _cluster(target: Target, redis_args: dict[str, Any]) -> Cluster:
     # connection_class; a bare host:port one, so the URL's TLS and
     # credentials options (in ``args``) are not parsed over ours. It appends
     # that host to the seeds, where it is already first.
-    first = f"redis://{_hostport(*target.seeds[0])}"
-    try:
-        # RedisCluster asks the seeds for the slot map right here; a seed
-        # that refuses is skipped, so one down at start-up is not fatal.
-        return Cluster(url=first, startup_nodes=nodes, **args)
-    except RedisClusterException as error:
-        raise ConnectionError(
-            f"cannot reach any seed node of {target.masked()}: {error}"
-        ) from error
-    except redis_py.RedisError as error:
-        raise translate(error) from error
+    # RedisCluster asks the seeds for the slot map right here, in order; one
+    # that refuses is skipped, so one down at start-up is not fatal. One that
+    # accepts and never answers would cost socket_timeout, outside any call's
+    # budget: each attempt gets the connect timeout (rivulet.deadline caps
+    # every socket operation at it) and the next starts at the next seed.
+    per_seed_s = float(args.get("socket_connect_timeout") or 2.0)
+    error: Exception | None = None
+    for start in range(len(nodes)):
+        order = nodes[start:] + nodes[:start]
+        first = f"redis://{_hostport(order[0].host, order[0].port)}"
+        try:
+            with within(time.monotonic() + per_seed_s):
+                return Cluster(url=first, startup_nodes=order, **args)
+        except (RedisClusterException, redis_py.ConnectionError,
+                redis_py.TimeoutError) as failed:
+            error = failed
+        except redis_py.RedisError as failed:
+            raise translate(failed) from failed
+    raise ConnectionError(
+        f"cannot reach any seed node of {target.masked()}: {error}"
+    ) from error
 
 
 def mask_url(url: str) -> str:
@@ -186,3 +201,35 @@ def mask_url(url: str) -> str:
         return parse(url).masked()
     except ValueError:
         return "(unparseable Redis URL)"
+
+
+def cluster_url_for(url: str, timeout_s: float = 1.0) -> str | None:
+    """The ``redis+cluster://`` form of a plain ``redis://`` (or ``rediss://``)
+    URL whose server is a Redis Cluster node, else None.
+
+    The CLI and the dashboard call this so that an operator who pastes one
+    node's address gets cluster mode rather than ``MOVED`` errors. One
+    ``INFO cluster`` on a connection bounded by ``timeout_s``; a server that
+    does not answer, or refuses INFO (an ACL), is taken as standalone, and the
+    caller's own client then reports the failure under its retry budget.
+
+    :raises ValueError: the URL is invalid (the message quotes none of it).
+    """
+    target = parse(url)
+    if target.cluster or target.scheme not in CLUSTER_SCHEMES.values():
+        return None
+    probe = redis_py.Redis.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        info = probe.info("cluster")
+    except redis_py.RedisError:
+        return None
+    finally:
+        probe.close()
+        probe.connection_pool.disconnect()
+    if not int(info.get("cluster_enabled", 0)):
+        return None
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}+cluster://{rest}"

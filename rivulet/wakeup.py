@@ -178,7 +178,7 @@ class Wakeup:
         for node in [n for n in self._links if n not in self._where.values()]:
             conn = self._hooked.pop(node, None)
             if conn is not None:
-                conn.deregister_connect_callback(self._reconnected)
+                _unhook(conn, self._reconnected)
             self._links.pop(node).close()
 
     def _hook(self, node: str, link: Any) -> None:
@@ -280,7 +280,7 @@ class Wakeup:
 
     def close(self) -> None:
         for conn in self._hooked.values():
-            conn.deregister_connect_callback(self._reconnected)
+            _unhook(conn, self._reconnected)
         self._hooked = {}
         for link in self._links.values():
             try:
@@ -290,3 +290,15 @@ class Wakeup:
         self._links = {}
         self._where = {}
         self._leaving = set()
+
+
+def _unhook(conn: Any, callback: Any) -> None:
+    """Undo ``register_connect_callback``. redis-py 5.0.0 (which pyproject.toml
+    allows) has no ``deregister_connect_callback``; there the callbacks are a
+    list of weak methods, dropped by what they point at."""
+    if hasattr(conn, "deregister_connect_callback"):
+        conn.deregister_connect_callback(callback)
+        return
+    callbacks = getattr(conn, "_connect_callbacks", None)
+    if callbacks is not None:
+        conn._connect_callbacks = [ref for ref in callbacks if ref() != callback]

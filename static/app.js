@@ -4,6 +4,13 @@
 // the next round is only scheduled once every request of this one has settled,
 // so refreshes never overlap or pile up. Nothing refreshes while the tab is
 // hidden, while paused, or while the person is typing inside a fragment.
+//
+// A refresh morphs the fragment (htmx's idiomorph extension) instead of
+// replacing it: unchanged nodes stay, so a text selection, focus, typed text
+// and the browser's scroll anchoring survive it. Relative times ("4 s ago")
+// tick here from their data-ts, so they stay true while paused or while Redis
+// is away. The 503 page reloads itself on the same interval, and not at all
+// while paused.
 (function () {
   "use strict";
 
@@ -17,6 +24,8 @@
   var status = document.getElementById("live-status");
   var timer = null;
   var running = false;
+  // The login page renders no live control (and nothing live to refresh).
+  if (!control || !select || !pauseButton) { return; }
 
   function stored(key) {
     try { return window.localStorage.getItem(key); } catch (e) { return null; }
@@ -63,7 +72,7 @@
     running = true;
     var requests = targets.map(function (el) {
       return htmx.ajax("GET", el.getAttribute("hx-get"), {
-        source: el, target: el, swap: "outerHTML"
+        source: el, target: el, swap: "morph:outerHTML"
       });
     });
     Promise.allSettled(requests).then(function () {
@@ -134,7 +143,71 @@
     }
   });
 
+  // -- relative times --------------------------------------------------
+
+  // The server's clock, not this computer's: stamps come from Redis TIME.
+  var serverMs = parseFloat(document.body.getAttribute("data-server-ms"));
+  var clockOffset = isNaN(serverMs) ? 0 : serverMs - Date.now();
+
+  // The same words as the server's duration filter (dashboard/formatting.py).
+  function duration(secs) {
+    if (secs < 0) { secs = 0; }
+    if (secs < 10) { return secs ? secs.toFixed(1) + " s" : "0 s"; }
+    var whole = Math.floor(secs);
+    var days = Math.floor(whole / 86400), rest = whole % 86400;
+    var hours = Math.floor(rest / 3600); rest = rest % 3600;
+    var minutes = Math.floor(rest / 60), s = rest % 60;
+    if (days) { return days + " d " + hours + " h"; }
+    if (hours) { return hours + " h " + minutes + " min"; }
+    if (minutes) { return minutes + " min " + s + " s"; }
+    return s + " s";
+  }
+
+  function ago(ts, now) {
+    var delta = (now - ts) / 1000;
+    return delta < 0.5 ? "just now" : duration(delta) + " ago";
+  }
+
+  function tick() {
+    var now = Date.now() + clockOffset;
+    var times = document.querySelectorAll("time[data-ts]");
+    for (var i = 0; i < times.length; i++) {
+      var ts = parseFloat(times[i].getAttribute("data-ts"));
+      if (isNaN(ts)) { continue; }
+      var text = ago(ts, now);
+      // Only when it changed: rewriting a text node would drop a selection in it.
+      if (times[i].textContent !== text) { times[i].textContent = text; }
+    }
+  }
+
+  // -- the 503 page ----------------------------------------------------------
+
+  var retry = document.getElementById("retry-reload");
+  var retryTimer = null;
+
+  function scheduleRetry() {
+    if (!retry) { return; }
+    window.clearTimeout(retryTimer);
+    retryTimer = null;
+    var every = document.getElementById("retry-seconds");
+    if (every) { every.textContent = String(seconds()); }
+    retry.hidden = false;
+    var pausedNote = document.getElementById("retry-paused");
+    if (pausedNote) { pausedNote.hidden = !paused(); }
+    if (paused()) { return; }
+    retryTimer = window.setTimeout(function () { window.location.reload(); }, seconds() * 1000);
+  }
+
+  select.addEventListener("change", scheduleRetry);
+  pauseButton.addEventListener("click", scheduleRetry);
+  window.addEventListener("storage", function (event) {
+    if (event.key === STORE_PAUSED) { scheduleRetry(); }
+  });
+
   showControl();
   if (paused()) { say("paused", false); }
   schedule();
+  scheduleRetry();
+  tick();
+  window.setInterval(tick, 1000);
 })();

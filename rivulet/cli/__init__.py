@@ -1,7 +1,8 @@
 """The ``rivulet`` command: terminal counterparts of the management API.
 
 Exit status is 0 on success, 1 for runtime errors (Redis unreachable, unknown
-channel, a refused operation) and 2 for usage errors; every failure is one line
+channel, a refused operation, ``check`` finding offenders), 2 for usage errors
+and 130 after Ctrl-C; every failure is one line
 on stderr, never a traceback. The commands live in :mod:`.channels`,
 :mod:`.subscribers` and :mod:`.messages`; this module holds the group that runs
 them and turns their failures into exit statuses.
@@ -23,7 +24,9 @@ from .. import __version__
 from ..exceptions import RivuletError
 from ..retry import RetryPolicy
 from .channels import channels, delete, prune, retention
+from .checks import check
 from .messages import post, tail
+from .options import GROUP_URL_KEY
 from .output import safe
 from .subscribers import clients, lag, move, remove
 
@@ -39,6 +42,10 @@ def _error(message: str) -> None:
     click.echo(f"Error: {safe(' '.join(message.split()))}", err=True)
 
 
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
 def _report(error: BaseException) -> int:
     """Print ``error`` as one line on stderr; return the exit status it calls for."""
     if isinstance(error, click.UsageError):
@@ -48,6 +55,10 @@ def _report(error: BaseException) -> int:
     if isinstance(error, click.ClickException):
         _error(error.format_message())
         return error.exit_code
+    if isinstance(error, KeyboardInterrupt) or (
+            isinstance(error, click.Abort) and isinstance(error.__cause__, KeyboardInterrupt)):
+        # Ctrl-C: the shell's convention, 128 + SIGINT, so scripts see it was cut short.
+        return INTERRUPTED
     if isinstance(error, click.Abort):
         _error("aborted")
         return 1
@@ -78,7 +89,7 @@ class RivuletGroup(click.Group):
             with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 1
-        except Exception as error:
+        except (Exception, KeyboardInterrupt) as error:
             code = _report(error)
         if standalone_mode:
             sys.exit(code)
@@ -113,14 +124,22 @@ class RivuletGroup(click.Group):
         return command
 
 
+def _keep_group_url(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta[GROUP_URL_KEY] = value
+
+
 @click.group(name="rivulet", cls=RivuletGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rivulet")
+@click.option("--redis-url", metavar="URL", expose_value=False, callback=_keep_group_url,
+              help="The Redis to manage, for any command (as the commands' own option).")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Inspect and manage rivulet channels in Redis.
 
-    Exit status: 0 ok, 1 runtime error, 2 usage error.
+    Exit status: 0 ok, 1 runtime error (or `check` found offenders), 2 usage error,
+    130 interrupted (Ctrl-C).
     """
     if ctx.invoked_subcommand is None:
         # A usage error like any other: one line, pointing at the help.
@@ -129,7 +148,7 @@ def cli(ctx: click.Context) -> None:
             f"missing a command ({', '.join(ctx.command.list_commands(ctx))})", ctx)
 
 
-for _command in (channels, lag, clients, post, tail, prune, delete, move, remove, retention):
+for _command in (channels, lag, check, clients, post, tail, prune, delete, move, remove, retention):
     cli.add_command(_command)
 
 

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from ..exceptions import ChannelNotFoundError
-from ..models import now_ms
+from ..formatting import NONE, now_ms, per_second, severity
 from ..names import validate_name
 from .options import (
     COUNT,
     NO_CAP,
     cap,
+    channel_info,
     checked,
     json_option,
     open_admin,
@@ -22,7 +24,7 @@ from .options import (
     parse_seconds,
     redis_url_option,
 )
-from .output import ago, duration, emit_json, number, safe, table
+from .output import ago, count, duration, emit_json, safe, status_cell, table
 
 
 @click.command()
@@ -44,23 +46,34 @@ def channels(match: str | None, limit: int | None, offset: int, as_json: bool,
         return
     now = now_ms()
     body = [
-        [safe(r.name), number(r.message_count), number(r.head_id), number(r.subscriber_count),
-         number(r.max_lag), duration(r.max_lag_seconds) if r.max_lag else "-",
-         ago(r.last_write_ts, now), safe(r.error or "")]
+        [safe(r.name), status_cell(r.status), count(r.message_count), count(r.head_id),
+         count(r.subscriber_count), count(r.max_lag),
+         duration(r.max_lag_seconds) if r.max_lag else NONE, ago(r.last_write_ts, now),
+         per_second(r.write_rate), safe(r.error or "")]
         for r in rows
     ]
     worst = max(rows, key=lambda r: (r.max_lag_seconds, r.max_lag))
     shown = f"{len(rows)} of {total}" if len(rows) < total else f"{total}"
+    # The total's status is the worst shown, as a channel's is its worst subscriber's.
     body.append([
-        f"TOTAL ({shown} channels)", number(sum(r.message_count for r in rows)), "",
-        number(sum(r.subscriber_count for r in rows)), number(max(r.max_lag for r in rows)),
-        duration(worst.max_lag_seconds) if worst.max_lag else "-", "", "",
+        f"TOTAL ({shown} channels)", status_cell(max((r.status for r in rows), key=severity)),
+        count(sum(r.message_count for r in rows)), "",
+        count(sum(r.subscriber_count for r in rows)), count(max(r.max_lag for r in rows)),
+        duration(worst.max_lag_seconds) if worst.max_lag else NONE, "",
+        per_second(_sum_rates(r.write_rate for r in rows)), "",
     ])
-    headers = ["CHANNEL", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG", "OLDEST UNREAD",
-               "LAST WRITE", "ERROR"]
+    headers = ["CHANNEL", "STATUS", "MESSAGES", "HEAD", "SUBSCRIBERS", "WORST LAG",
+               "OLDEST UNREAD", "LAST WRITE", "WRITE RATE", "ERROR"]
     if not any(r.error for r in rows):
         headers, body = headers[:-1], [row[:-1] for row in body]
-    click.echo(table(headers, body, right=(1, 2, 3, 4)))
+    click.echo(table(headers, body, right=(2, 3, 4, 5, 8)))
+
+
+def _sum_rates(rates: Iterable[float | None]) -> float | None:
+    """The channels' write rates added up; None when no channel has one yet."""
+    known = [r for r in rates if r is not None]
+    return sum(known) if known else None
+
 
 @click.command()
 @click.argument("channel", callback=checked(validate_name))
@@ -93,13 +106,13 @@ def prune(channel: str, upto_id: int | None, older_than: float | None, consumed:
 def delete(channel: str, yes: bool, redis_url: str) -> None:
     """Delete CHANNEL: its messages, indexes and settings. Asks first unless --yes."""
     with open_admin(redis_url) as admin:
-        info = admin.channel(channel)
+        info = channel_info(admin, channel)
         if not yes:
             if sys.stdin is None or not sys.stdin.isatty():
                 raise click.UsageError("stdin is not a terminal, so nobody can confirm; "
                                        "pass --yes to delete without asking")
-            question = (f"Delete channel {channel!r} with {number(info.message_count)} messages "
-                        f"and {number(info.subscriber_count)} subscribers?")
+            question = (f"Delete channel {channel!r} with {count(info.message_count)} messages "
+                        f"and {count(info.subscriber_count)} subscribers?")
             if not click.confirm(question, err=True):
                 raise click.ClickException(f"channel {channel!r} not deleted")
         if not admin.delete_channel(channel):
@@ -108,9 +121,9 @@ def delete(channel: str, yes: bool, redis_url: str) -> None:
 
 
 def _caps(max_messages: int | None, max_age: float | None) -> str:
-    count = "no message cap" if max_messages is None else f"max {number(max_messages)} messages"
+    messages = "no message cap" if max_messages is None else f"max {count(max_messages)} messages"
     age = "no age cap" if max_age is None else f"max age {duration(max_age)}"
-    return f"{count}, {age}"
+    return f"{messages}, {age}"
 
 
 @click.command()
@@ -123,7 +136,7 @@ def _caps(max_messages: int | None, max_age: float | None) -> str:
 def retention(channel: str, max_messages: Any, max_age: Any, redis_url: str) -> None:
     """Show CHANNEL's retention caps, or change the ones given (writes enforce them)."""
     with open_admin(redis_url) as admin:
-        info = admin.channel(channel)
+        info = channel_info(admin, channel)
         if max_messages is None and max_age is None:
             click.echo(f"{channel!r}: {_caps(info.max_messages, info.max_age)}")
             return
@@ -135,5 +148,5 @@ def retention(channel: str, max_messages: Any, max_age: Any, redis_url: str) -> 
         removed = admin.set_retention(channel, max_messages=new_messages, max_age=new_age)
         # Say what is stored, not what was asked: the store caps a huge count at
         # 2^53 - 1 and keeps ages in whole milliseconds.
-        stored = admin.channel(channel)
+        stored = channel_info(admin, channel)
     click.echo(f"{channel!r}: {_caps(stored.max_messages, stored.max_age)}; removed {removed} now")

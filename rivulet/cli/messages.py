@@ -3,7 +3,6 @@ ones and, with ``--follow``, new ones as they arrive."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable
 
@@ -16,8 +15,16 @@ from ..exceptions import ConnectionError as RivuletConnectionError
 from ..exceptions import TimeoutError as RivuletTimeoutError
 from ..names import validate_name
 from ..wakeup import Wakeup
-from .options import COUNT, argv_text, checked, open_admin, parse_src, redis_url_option
-from .output import emit_json, iso_time, safe
+from .options import (
+    COUNT,
+    argv_text,
+    channel_info,
+    checked,
+    open_admin,
+    parse_src,
+    redis_url_option,
+)
+from .output import emit_json, safe, utc_time
 
 #: ``tail --follow`` reads new messages in pages of this many.
 FOLLOW_PAGE = 500
@@ -41,9 +48,17 @@ def _read_stdin() -> str:
 def post(channel: str, data: str, src: str, create: bool, redis_url: str) -> None:
     """Write DATA to CHANNEL as an operator (no subscription needed); print its id.
 
-    DATA '-' reads the message from stdin, exactly as given.
+    DATA '-' reads the message from stdin, exactly as given (a trailing newline
+    from `echo` included: use `printf %s` or `echo -n` to leave it out).
     """
-    data = _read_stdin() if data == "-" else argv_text(data)
+    if data == "-":
+        data = _read_stdin()
+        if data.endswith("\n"):
+            # Kept, since stdin may mean it; said, since `echo` adds one unasked.
+            click.echo("note: the message keeps the newline stdin ended with "
+                       "(`echo -n` or `printf %s` sends none)", err=True)
+    else:
+        data = argv_text(data)
     with open_admin(redis_url) as admin:
         try:
             message_id = admin.post(channel, data, src=src, create=create)
@@ -54,7 +69,7 @@ def post(channel: str, data: str, src: str, create: bool, redis_url: str) -> Non
 
 def _show_line(message: Message) -> None:
     src = "(malformed)" if message.get("malformed") else safe(message.get("src"))
-    click.echo(f"{message['id']}  {iso_time(message.get('ts'))}  {src}  {safe(message['data'])}")
+    click.echo(f"{message['id']}  {utc_time(message.get('ts'))}  {src}  {safe(message['data'])}")
 
 
 def _show_json(message: Message) -> None:
@@ -72,6 +87,8 @@ def _show_json(message: Message) -> None:
 def tail(channel: str, count: int, follow: bool, as_json: bool, redis_url: str) -> None:
     """Print CHANNEL's recent messages, oldest first: id, time (UTC), src, data.
 
+    With --follow, runs until Ctrl-C (exit status 130).
+
     Never subscribes, so it moves no index and holds back no pruning.
     """
     show = _show_json if as_json else _show_line
@@ -80,8 +97,8 @@ def tail(channel: str, count: int, follow: bool, as_json: bool, redis_url: str) 
             for message in reversed(admin.messages(channel, limit=count)):
                 show(message)
             return
-        with contextlib.suppress(KeyboardInterrupt):
-            _follow(admin, channel, count, show)
+        # Ctrl-C ends it; the group exits 130 as shells expect.
+        _follow(admin, channel, count, show)
 
 
 def _follow(admin: Admin, channel: str, count: int, show: Callable[[Message], None]) -> None:
@@ -94,7 +111,7 @@ def _follow(admin: Admin, channel: str, count: int, show: Callable[[Message], No
         # Subscribed before the first look, so a write landing between the look
         # and the wait still wakes the wait.
         watch()
-        head = admin.channel(channel).head_id
+        head = channel_info(admin, channel).head_id
         recent = admin.messages(channel, limit=count) if count else []
         for message in reversed(recent):
             show(message)
@@ -123,7 +140,7 @@ def _show_after(admin: Admin, channel: str, last: int,
                 last = int(message["id"])
             if len(page) < FOLLOW_PAGE:
                 break
-        if last == start and last and admin.channel(channel).head_id < last:
+        if last == start and last and channel_info(admin, channel).head_id < last:
             # Ids went down: the channel was deleted and created again.
             click.echo(f"note: channel {channel!r} was recreated", err=True)
             return _show_after(admin, channel, 0, show)

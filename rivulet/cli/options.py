@@ -13,8 +13,9 @@ import click
 
 from ..admin import Admin
 from ..exceptions import ConnectionError, TimeoutError
+from ..models import ChannelInfo
 from ..names import validate_name
-from ..urls import DEFAULT_URL, mask_url
+from ..urls import DEFAULT_URL, cluster_url_for, mask_url
 
 #: The value that clears a retention cap.
 NO_CAP = "none"
@@ -100,9 +101,33 @@ def cap(parse: Callable[[str], T]) -> Callable[[str], T | str]:
 
 COUNT = click.IntRange(min=0)
 
+#: Where the group keeps a ``--redis-url`` given before the subcommand.
+GROUP_URL_KEY = "rivulet.redis_url"
+
+
+def group_url(ctx: click.Context | None) -> str | None:
+    """The ``--redis-url`` given before the subcommand, if any."""
+    while ctx is not None:
+        if GROUP_URL_KEY in ctx.meta:
+            return str(ctx.meta[GROUP_URL_KEY])
+        ctx = ctx.parent
+    return None
+
+
+def _prefer_group_url(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # `rivulet --redis-url URL lag` and `rivulet lag --redis-url URL` both work;
+    # given after the subcommand it wins, and either beats the environment.
+    source = ctx.get_parameter_source(param.name or "")
+    given = group_url(ctx)
+    if given is not None and source is not click.core.ParameterSource.COMMANDLINE:
+        return given
+    return value
+
+
 redis_url_option = click.option(
     "--redis-url", envvar=["RIVULET_REDIS_URL", "REDIS_URL"], default=DEFAULT_URL,
-    show_default=True, show_envvar=True, metavar="URL", help="The Redis to manage.",
+    show_default=True, show_envvar=True, metavar="URL", callback=_prefer_group_url,
+    help="The Redis to manage (also accepted before the command).",
 )
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON (keys are the API's field names) instead of a table.")
@@ -116,6 +141,7 @@ def open_admin(url: str) -> Iterator[Admin]:
     from . import RETRY
 
     try:
+        url = in_cluster_mode(url)
         admin = Admin(url, retry=RETRY)
     except ValueError as error:
         raise click.BadParameter(str(error), click.get_current_context(silent=True),
@@ -127,3 +153,25 @@ def open_admin(url: str) -> Iterator[Admin]:
         raise click.ClickException(f"{error} (redis url {mask_url(url)})") from error
     finally:
         admin.close()
+
+
+def in_cluster_mode(url: str) -> str:
+    """``url``, or its ``redis+cluster://`` form when it names a cluster node:
+    through one node's plain URL, every channel on another master would
+    answer MOVED. Says so on stderr, so the switch is no surprise."""
+    found = cluster_url_for(url)
+    if found is None:
+        return url
+    click.echo(f"rivulet: {mask_url(url)} is a Redis Cluster node; using cluster mode "
+               f"({mask_url(found)})", err=True)
+    return found
+
+
+def channel_info(admin: Admin, name: str) -> ChannelInfo:
+    """``admin.channel(name)``, failing on a channel whose keys cannot be read:
+    its row of zeros is right in a listing, where it carries its error, but
+    would be a wrong answer about that one channel."""
+    info = admin.channel(name)
+    if info.error is not None:
+        raise click.ClickException(f"channel {name!r} cannot be read: {info.error}")
+    return info

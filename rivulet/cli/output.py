@@ -1,4 +1,7 @@
-"""Text for terminals: escaping, aligned tables, times and sizes for people, JSON.
+"""Text for terminals: escaping, aligned tables, coloured status words, JSON.
+
+Times, durations and counts come from :mod:`rivulet.formatting`, as the
+dashboard writes them.
 
 Tables escape control characters; ``--json`` prints the data as stored, with the
 dataclass field names as keys.
@@ -6,13 +9,23 @@ dataclass field names as keys.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import os
+import re
 import sys
 import unicodedata
 from collections.abc import Sequence
 
 import click
+
+from ..formatting import ago, ansi_status, count, duration, utc_time
+
+__all__ = [
+    "ago", "count", "duration", "emit_json", "safe", "status_cell", "table", "use_colour",
+    "utc_time", "width",
+]
+
+_ANSI_CODE = re.compile("\x1b\\[[0-9;]*m")
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Control, format (bidi overrides, zero-width), surrogate and line/paragraph separators.
@@ -41,6 +54,8 @@ def safe(value: object) -> str:
 def width(text: str) -> int:
     """Terminal columns ``text`` takes: wide East Asian characters count two,
     combining marks none."""
+    if "\x1b" in text:
+        text = _ANSI_CODE.sub("", text)  # colour codes take no columns
     if text.isascii():
         return len(text)
     return sum(
@@ -64,36 +79,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
     return "\n".join(lines)
 
 
-def duration(seconds: float) -> str:
-    """A span of time in its two largest units: ``3.2s``, ``4m 2s``, ``1d 3h``."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s"
+def use_colour() -> bool:
+    """Colour only for a person at a terminal, and never under ``NO_COLOR``."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
 
 
-def ago(ts_ms: int | None, at_ms: int) -> str:
-    """``3.2s ago``, or ``never``."""
-    return "never" if ts_ms is None else f"{duration((at_ms - ts_ms) / 1000)} ago"
-
-
-def iso_time(ts_ms: int | None) -> str:
-    """Milliseconds since the epoch as an ISO 8601 UTC time."""
-    if ts_ms is None:
-        return "-"
-    stamp = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone.utc)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def number(value: int) -> str:
-    return f"{value:,}"
+def status_cell(status: str) -> str:
+    """A status word for a table (the word itself, coloured on a terminal)."""
+    return ansi_status(status, use_colour())
 
 
 def emit_json(value: object) -> None:

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from ..admin import Admin
-from ..exceptions import ChannelNotFoundError
-from ..models import SubscriberInfo, now_ms
+from ..exceptions import ChannelNotFoundError, RivuletError
+from ..formatting import NONE, now_ms
+from ..models import SubscriberInfo
 from ..names import validate_name
 from .options import (
     COUNT,
+    channel_info,
     checked,
     json_option,
     open_admin,
@@ -20,14 +23,15 @@ from .options import (
     parse_index,
     redis_url_option,
 )
-from .output import ago, duration, emit_json, number, safe, table
+from .output import ago, count, duration, emit_json, safe, status_cell, table, utc_time
+from .watch import redraw
 
 
-def _subscriber_dict(row: SubscriberInfo, at_ms: int) -> dict[str, Any]:
-    return {**row.to_dict(), "pruned_unread": row.pruned_unread, "status": row.status(at_ms)}
+def _subscriber_dict(row: SubscriberInfo) -> dict[str, Any]:
+    return {**row.to_dict(), "pruned_unread": row.pruned_unread}
 
 
-def _every_subscriber(admin: Admin) -> tuple[list[SubscriberInfo], int]:
+def every_subscriber(admin: Admin) -> tuple[list[SubscriberInfo], int]:
     """Subscribers of every channel, and how many channels were left out."""
     # channels(), not channel_names(): its INFO finds a broken channel with no
     # subscribers (subscribers_many never reads that one's messages) and names
@@ -40,44 +44,94 @@ def _every_subscriber(admin: Admin) -> tuple[list[SubscriberInfo], int]:
     return rows, broken + len(set(names) - found.keys())
 
 
-@click.command()
-@click.argument("channel", required=False, callback=checked(validate_name))
-@json_option
-@redis_url_option
-def lag(channel: str | None, as_json: bool, redis_url: str) -> None:
-    """Show each subscriber's index and lag, for CHANNEL or for every channel.
+def read_subscribers(admin: Admin, channels: Sequence[str]) -> list[SubscriberInfo]:
+    """Subscribers of ``channels`` (every channel when empty), worst first across
+    all of them: the row that needs attention is the first one read."""
+    if len(channels) == 1:
+        rows = list(admin.subscribers(channels[0]))
+    elif channels:
+        found = admin.subscribers_many(channels)  # one round trip for all of them
+        missing = [name for name in channels if name not in found]
+        if missing:
+            # An unknown (or unreadable) name is an error, not "no subscribers".
+            raise ChannelNotFoundError(missing[0])
+        rows = [row for name in channels for row in found.get(name, [])]
+    else:
+        rows, left_out = every_subscriber(admin)
+        if left_out:
+            click.echo(f"note: left out {left_out} channel(s) holding data rivulet cannot "
+                       "read; `rivulet channels` shows why", err=True)
+    rows.sort(key=lambda r: (-r.lag, -r.lag_seconds, r.channel, r.client_id))
+    return rows
 
-    PRUNED UNREAD counts messages removed before the subscriber read them.
-    """
-    with open_admin(redis_url) as admin:
-        if channel is not None:
-            rows = list(admin.subscribers(channel))
-        else:
-            rows, left_out = _every_subscriber(admin)
-            if left_out:
-                click.echo(f"note: left out {left_out} channel(s) holding data rivulet cannot "
-                           "read; `rivulet channels` shows why", err=True)
-    rows.sort(key=lambda r: (r.channel, -r.lag, -r.lag_seconds, r.client_id))  # worst first
-    now = now_ms()
-    if as_json:
-        emit_json({"subscribers": [_subscriber_dict(row, now) for row in rows]})
-        return
+
+def lag_table(rows: Sequence[SubscriberInfo], at_ms: int, one_channel: bool) -> str:
+    """The ``lag`` table (without the channel column for one channel)."""
     if not rows:
-        click.echo("no subscribers")
-        return
+        return "no subscribers"
     body = [
-        [safe(r.channel), safe(r.client_id), number(r.index), number(r.lag), number(r.pending),
-         number(r.pruned_unread), duration(r.lag_seconds) if r.pending else "-",
-         ago(r.last_read_ts, now), r.status(now)]
+        [safe(r.channel), safe(r.client_id), count(r.index), count(r.lag), count(r.pending),
+         count(r.pruned_unread), duration(r.lag_seconds) if r.lag else NONE,
+         ago(r.last_read_ts, at_ms), status_cell(r.status)]
         for r in rows
     ]
     headers = ["CHANNEL", "CLIENT", "INDEX", "LAG", "PENDING", "PRUNED UNREAD", "LAG TIME",
                "LAST READ", "STATUS"]
-    if channel is not None:
-        headers, body = headers[1:], [row[1:] for row in body]
-        click.echo(table(headers, body, right=(1, 2, 3, 4)))
-    else:
-        click.echo(table(headers, body, right=(2, 3, 4, 5)))
+    if one_channel:
+        return table(headers[1:], [row[1:] for row in body], right=(1, 2, 3, 4))
+    return table(headers, body, right=(2, 3, 4, 5))
+
+
+class LagFrames:
+    """The frames of ``lag --watch``. A watch is left running on a wall screen:
+    a Redis outage or hang shows as an error line above the last table read
+    (and when it was read), and the next frame looks again."""
+
+    def __init__(self, admin: Admin, names: list[str], interval_s: float) -> None:
+        self.admin, self.names, self.interval_s = admin, names, interval_s
+        self.last: tuple[str, int] | None = None
+
+    def __call__(self) -> str:
+        now = now_ms()
+        head = f"{utc_time(now)}  every {duration(self.interval_s)}  (Ctrl-C to stop)\n\n"
+        try:
+            rows = read_subscribers(self.admin, self.names)
+        except RivuletError as error:
+            note = f"Error: {safe(' '.join(str(error).split()))} (trying again)"
+            if self.last is None:
+                return head + note
+            table, read_ms = self.last
+            return f"{head}{note}\n\nAs read {ago(read_ms, now)}:\n{table}"
+        table = lag_table(rows, now, len(self.names) == 1)
+        self.last = (table, now)
+        return head + table
+
+
+@click.command()
+@click.argument("channel", required=False, callback=checked(validate_name))
+@click.option("-w", "--watch", is_flag=True, help="Redraw the table until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              metavar="SECONDS", help="Seconds between redraws with --watch.")
+@json_option
+@redis_url_option
+def lag(channel: str | None, watch: bool, interval: float, as_json: bool,
+        redis_url: str) -> None:
+    """Show each subscriber's index and lag, worst first, for CHANNEL or every channel.
+
+    PRUNED UNREAD counts messages removed before the subscriber read them.
+    """
+    if watch and as_json:
+        raise click.UsageError("--watch redraws a table; it does not combine with --json")
+    names = [] if channel is None else [channel]
+    with open_admin(redis_url) as admin:
+        if watch:
+            redraw(LagFrames(admin, names, interval), interval)
+            return
+        rows = read_subscribers(admin, names)
+    if as_json:
+        emit_json({"subscribers": [_subscriber_dict(row) for row in rows]})
+        return
+    click.echo(lag_table(rows, now_ms(), channel is not None))
 
 
 @click.command()
@@ -86,22 +140,27 @@ def lag(channel: str | None, as_json: bool, redis_url: str) -> None:
 @json_option
 @redis_url_option
 def clients(limit: int | None, offset: int, as_json: bool, redis_url: str) -> None:
-    """List clients with the channels they read, their index and lag in each."""
+    """List clients with the channels they read: index, lag and status in each."""
     with open_admin(redis_url) as admin:
         rows = admin.clients(offset=offset, limit=limit)
         total = admin.client_count() if as_json else 0
+        # Status needs each subscriber's last read: one listing for every channel shown.
+        names = sorted({name for r in rows for name in r.channels})
+        found = admin.subscribers_many(names) if names and not as_json else {}
     if as_json:
         emit_json({"clients": [row.to_dict() for row in rows], "total": total})
         return
     if not rows:
         click.echo("no clients")
         return
+    statuses = {(s.channel, s.client_id): s.status for subs in found.values() for s in subs}
     body = [
-        [safe(r.client_id), safe(channel), number(index), number(r.lags.get(channel, 0))]
+        [safe(r.client_id), safe(channel), count(index), count(r.lags.get(channel, 0)),
+         status_cell(statuses.get((channel, r.client_id), NONE))]
         for r in rows
         for channel, index in sorted(r.channels.items())
     ]
-    click.echo(table(["CLIENT", "CHANNEL", "INDEX", "LAG"], body, right=(2, 3)))
+    click.echo(table(["CLIENT", "CHANNEL", "INDEX", "LAG", "STATUS"], body, right=(2, 3)))
 
 
 @click.command()
@@ -126,11 +185,11 @@ def move(channel: str, client: str, index: int | str, redis_url: str) -> None:
 def remove(channel: str, client: str, redis_url: str) -> None:
     """Unsubscribe CLIENT from CHANNEL; the last subscriber leaving deletes the channel."""
     with open_admin(redis_url) as admin:
-        admin.channel(channel)
+        channel_info(admin, channel)
         if not admin.remove_subscriber(channel, client):
             raise click.ClickException(f"client {client!r} is not subscribed to {channel!r}")
         try:
-            admin.channel(channel)
+            channel_info(admin, channel)
             gone = ""
         except ChannelNotFoundError:
             gone = "; it was the last subscriber, so the channel was deleted"

@@ -12,10 +12,16 @@ end
 -- The largest count or id rivulet handles: doubles are exact up to 2^53.
 local MAX_INT = 9007199254740991
 
--- Redis server time in milliseconds: one clock for every producer.
+-- Redis server time in milliseconds: one clock for every producer. Asked
+-- once per script run (these locals live for one call), so history
+-- recording reuses the time the script already asked for.
+local _now_ms = nil
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not _now_ms then
+    local t = redis.call('TIME')
+    _now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return _now_ms
 end
 
 local function head_of(id_key)
@@ -177,4 +183,40 @@ local function wake_readers(cmd, channel, payload)
     end
   end
   redis.call('PUBLISH', channel, payload)
+end
+
+-- History defaults (SPEC section 8): a snapshot every 10 s, kept for an hour.
+local HISTORY_INTERVAL_MS = 10000
+local HISTORY_KEEP_MS = 3600000
+
+-- A failed pcall reply (WRONGTYPE, OOM) rather than a value.
+local function failed(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
+
+-- Take a lag snapshot of one channel when the last one is older than its
+-- interval: "<ts ms> <head>" then "<index>\t<client>" per subscriber, one
+-- line each (names hold no control characters), appended to hist_key and
+-- trimmed to keep / interval entries. cfg_key is the channel's history hash
+-- (last, interval_ms, keep_ms). Costs one HMGET except once per interval.
+-- Best effort and last in its script: every call is a pcall, so a broken
+-- history key or a full Redis (maxmemory) skips recording and never fails
+-- the read, commit or write that carries it.
+local function record_history(id_key, sub_key, hist_key, cfg_key)
+  local cfg = redis.pcall('HMGET', cfg_key, 'last', 'interval_ms', 'keep_ms')
+  if failed(cfg) then return end
+  local interval = tonumber(cfg[2]) or HISTORY_INTERVAL_MS
+  if interval <= 0 then return end  -- recording stopped (interval=None)
+  local now = now_ms()
+  local last = tonumber(cfg[1])
+  if last and now >= last and now - last < interval then return end
+  local keep = tonumber(cfg[3]) or HISTORY_KEEP_MS
+  local lines = {int(now) .. ' ' .. int(head_of(id_key))}
+  local rows = redis.call('ZRANGE', sub_key, 0, -1, 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    lines[#lines + 1] = int(shown_id(score_of(rows[i + 1]))) .. '\t' .. rows[i]
+  end
+  if failed(redis.pcall('RPUSH', hist_key, table.concat(lines, '\n'))) then return end
+  redis.pcall('LTRIM', hist_key, -(math.max(0, math.floor(keep / interval)) + 1), -1)
+  redis.pcall('HSET', cfg_key, 'last', now)
 end

@@ -5,6 +5,8 @@
 -- KEYS[2] rvl:msg:{C}      zset: packed message -> id
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index (the authority)
 -- KEYS[4] rvl:read:{C}     zset: client id -> last read time (ms)
+-- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
+-- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
 -- ARGV[1] client id
 -- ARGV[2] id of the last message processed
 -- Returns {state, index}: state 0 when not subscribed, 1 otherwise. The index
@@ -34,4 +36,5 @@ if index ~= stored then
   redis.call('ZADD', sub_key, index, client)
 end
 redis.call('ZADD', read_key, now_ms(), client)
+record_history(id_key, sub_key, KEYS[5], KEYS[6])
 return {1, index}

@@ -5,6 +5,8 @@
 -- KEYS[2] rvl:msg:{C}      zset: packed message -> id
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index (the authority)
 -- KEYS[4] rvl:read:{C}     zset: client id -> last read time (ms)
+-- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
+-- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
 -- ARGV[1] client id
 -- ARGV[2] most messages to return
 -- ARGV[3] "1" to advance the index past what is returned, "0" not to
@@ -112,5 +114,6 @@ if index ~= stored then
   redis.call('ZADD', sub_key, index, client)
 end
 redis.call('ZADD', read_key, now_ms(), client)
+record_history(id_key, sub_key, KEYS[5], KEYS[6])
 reply[2] = index
 return reply

@@ -3,6 +3,9 @@
 -- KEYS[1] rvl:id:{C}       message id counter (created at 0)
 -- KEYS[2] rvl:msg:{C}      zset: packed message -> id
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index (the authority)
+-- KEYS[4] rvl:hcfg:{C}     hash: s:<client> -> subscribe time (ms) of a new
+--                          subscriber, so status never calls it "stopped"
+--                          within stop_after of subscribing
 -- ARGV[1] client id
 -- ARGV[2] policy: "earliest", "latest" or "current"
 -- Returns the client's index. Moving an index forward deletes what every
@@ -41,5 +44,9 @@ if index ~= before then
 end
 if redis.call('EXISTS', id_key) == 0 then
   redis.call('SET', id_key, 0)
+end
+if not before then
+  -- Best effort (a broken or full key skips it): only status reads it.
+  redis.pcall('HSET', KEYS[4], 's:' .. client, now_ms())
 end
 return index

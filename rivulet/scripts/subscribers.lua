@@ -5,8 +5,11 @@
 -- KEYS[2] rvl:msg:{C}      zset: packed message -> id
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index
 -- KEYS[4] rvl:read:{C}     zset: client id -> last read time (ms)
+-- KEYS[5] rvl:hist:{C}     list: lag snapshots (not touched here)
+-- KEYS[6] rvl:hcfg:{C}     hash: s:<client> -> subscribe time (ms)
 -- Returns {exists 0|1, head, now_ms, then per subscriber: client, index,
--- pending (stored messages past the index), oldest pending ts, last read ts};
+-- pending (stored messages past the index), oldest pending ts, last read ts,
+-- subscribe ts};
 -- -1 stands for "none".
 
 local id_key, msg_key, sub_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -32,5 +35,7 @@ for i = 1, #rows, 2 do
   reply[#reply + 1] = known[1]
   reply[#reply + 1] = known[2]
   reply[#reply + 1] = read
+  local since = redis.pcall('HGET', KEYS[6], 's:' .. client)
+  reply[#reply + 1] = (not failed(since) and tonumber(since)) or -1
 end
 return reply

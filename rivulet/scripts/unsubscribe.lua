@@ -1,8 +1,8 @@
 -- unsubscribe.lua: remove a client's index from one channel; when the last
 -- subscriber leaves, delete the channel.
 --
--- KEYS[1..6] the channel's keys: rvl:id, msg, channel, meta, read, lock
---            (all {C})
+-- KEYS[1..8] the channel's keys: rvl:id, msg, channel, meta, read, lock,
+--            hist, hcfg (all {C})
 -- ARGV[1] client id
 -- ARGV[2] pub/sub channel of the channel's wake-ups: a reader blocked on it
 --         looks again and finds it has been removed
@@ -23,6 +23,7 @@ if broken then return broken end
 local removed = redis.call('ZREM', sub_key, client)
 redis.call('ZREM', read_key, client)
 redis.call('HDEL', meta_key, 'w:' .. client)
+redis.pcall('HDEL', KEYS[8], 's:' .. client)
 if removed == 0 then
   return {0, 0, 1}
 end

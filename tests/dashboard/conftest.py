@@ -64,11 +64,13 @@ def login(app: Flask) -> FlaskClient:
     return browser
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
+@pytest.fixture(params=["fakeredis", "redis", "cluster6"])
 def store(request: pytest.FixtureRequest) -> Any:
-    """A clean Redis: fakeredis and a real redis-server, each test once per kind."""
+    """A clean Redis: fakeredis, a real redis-server and the 3+3 cluster, each
+    test once per kind."""
     return request.getfixturevalue(
-        {"fakeredis": "fake_redis", "redis": "real_redis"}[request.param]
+        {"fakeredis": "fake_redis", "redis": "real_redis", "cluster6": "cluster6_redis"}
+        [request.param]
     )
 
 

@@ -38,7 +38,8 @@ def test_channels_json(anon: FlaskClient, two_channels: None) -> None:
     assert body["total"] == 2
     assert [c["name"] for c in body["channels"]] == ["jobs/a", "jobs/b"]
     first = body["channels"][0]
-    assert set(first) == CHANNEL_KEYS
+    # The listing adds each channel's status (a field of ChannelInfo once the library has it).
+    assert set(first) == CHANNEL_KEYS | {"status"}
     assert first["head_id"] == 3 and first["max_lag"] == 3 and first["subscriber_count"] == 2
     assert isinstance(first["last_write_ts"], int) and first["last_write_ts"] > 1_600_000_000_000
 
@@ -103,6 +104,10 @@ def test_metrics(anon: FlaskClient, two_channels: None, hostile: rivulet.Client)
         "rivulet_channel_subscribers",
         "rivulet_subscriber_lag_messages",
         "rivulet_subscriber_lag_seconds",
+        "rivulet_channel_write_rate",
+        "rivulet_subscriber_read_rate",
+        "rivulet_subscriber_eta_seconds",
+        "rivulet_subscriber_status",
     }
 
     def value(family: str, **labels: str) -> float:
@@ -222,10 +227,11 @@ def test_favicon_ico_is_public(anon: FlaskClient) -> None:
 def test_a_key_of_the_wrong_type_is_a_clear_500_not_an_outage(
     anon: FlaskClient, store: Any, make_client: Callable[..., rivulet.Client]
 ) -> None:
+    # The channel page renders such a channel (test_pages); its JSON is a 500.
     make_client("c", "wt")
     store.delete("rvl:msg:{wt}")
     store.set("rvl:msg:{wt}", "not a zset")
-    reply = anon.get("/channels/wt", headers=bearer())
+    reply = anon.get("/api/channels/wt", headers=bearer())
     assert reply.status_code == 500
     assert "Redis refused the request" in reply.get_data(as_text=True)
     assert "Traceback" not in reply.get_data(as_text=True)

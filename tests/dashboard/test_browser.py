@@ -95,13 +95,14 @@ def test_lag_changes_without_a_reload(
     page.evaluate("window.notReloaded = true")
     channel.write(HOSTILE, [f"m{i}" for i in range(5)])
     expect(lag).to_have_text("7")
-    expect(page.locator('tr[data-client="slow <reader>"] .badge')).to_have_text("stalled")
+    status = page.locator('tr[data-client="slow <reader>"] td.col-status .status')
+    expect(status).to_have_text("behind")
     # The new messages appear in the live message list too.
     expect(page.locator("tr[data-id='7']")).to_be_visible()
     slow = make_real_client("slow <reader>")
     slow.read()
     expect(lag).to_have_text("0")
-    expect(page.locator('tr[data-client="slow <reader>"] .badge')).to_have_text("caught up")
+    expect(status).to_have_text("caught up")
     assert page.evaluate("window.notReloaded") is True
 
 
@@ -149,7 +150,8 @@ def test_post_through_the_form(page: Any, live: LiveServer, channel: Any) -> Non
     page.fill("#post-src", "browser test")
     page.get_by_role("button", name="Post message").click()
     expect(page.locator(".flash-ok")).to_have_text("Posted message 3 as 'browser test'.")
-    assert page.url == f"{live.url}/channels/{seg(HOSTILE)}"
+    # Back at the form it came from, not at the top of the page.
+    assert page.url == f"{live.url}/channels/{seg(HOSTILE)}#post-form"
     newest = page.locator("tr[data-id='3']")
     expect(newest.locator("td.src")).to_have_text("browser test")
     expect(newest.locator("pre")).to_contain_text('"posted": "<i>from the browser</i>"')

@@ -89,13 +89,15 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 class Dashboard:
     """`python -m rivulet.cli dashboard ...` with its first output lines read."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+                 before: list[str] | None = None) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.endswith("REDIS_URL")}
         full_env.pop("RIVULET_DASHBOARD_TOKEN", None)
         full_env.update(env or {})
         full_env["PYTHONPATH"] = str(REPO)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rivulet.cli", "dashboard", "--port", "0", *args],
+            [sys.executable, "-m", "rivulet.cli", *(before or []), "dashboard", "--port", "0",
+             *args],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -233,4 +235,84 @@ def test_external_redis_prints_one_line_and_demo_warns(
     assert code == 0
     assert out == ""  # nothing after the URL line: no Redis line for an external server
     assert "--demo writes demo channels" in err and "--no-auth" in err
+    assert not (tmp_path / "rivulet-data").exists()
+
+
+# -- issue 12: a URL that survives restarts, and start-up that says what to do --
+
+
+def read_note(board: Dashboard, wanted: str) -> str:
+    """Read the dashboard's stderr up to the note containing ``wanted``."""
+    assert board.proc.stderr is not None
+    seen = []
+    for line in board.proc.stderr:
+        seen.append(line)
+        if wanted in line:
+            return line
+    raise AssertionError(f"no note with {wanted!r}: {''.join(seen)!r}")
+
+
+@pytest.mark.slow
+def test_restart_on_the_same_folder_keeps_the_first_url_working(
+    tmp_path: Path, started: list[Dashboard]
+) -> None:
+    data = tmp_path / "store"
+    first = Dashboard(tmp_path, "--data-dir", str(data), "--no-auth")
+    started.append(first)
+    url = first.read_redis_line()
+    assert redis.Redis.from_url(url).set("kept", "1")
+    password_file = data / "redis-password"
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    assert password_file.read_text().strip() in url
+    # The env file the start-up note names points the CLI at the same URL.
+    note = read_note(first, "for the rivulet CLI")
+    assert "store/rivulet.env" in note and url not in note  # the secret stays in the file
+    env_file = data / "rivulet.env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert env_file.read_text().splitlines()[-1] == f"export RIVULET_REDIS_URL='{url}'"
+    assert "Ctrl-C to stop" in read_note(first, "Ctrl-C")
+    assert first.stop()[0] == 0
+    assert gone(url)
+
+    second = Dashboard(tmp_path, "--data-dir", str(data), "--no-auth")
+    started.append(second)
+    assert second.read_redis_line() == url
+    # A process that was given the first URL keeps working.
+    assert redis.Redis.from_url(url).get("kept") == b"1"
+    assert second.stop()[0] == 0
+
+
+def test_a_bad_password_file_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "redis-password").write_text("two words\n")
+    with pytest.raises(EmbeddedRedisError, match="does not hold a usable password"):
+        EmbeddedRedis(data).start()
+
+
+@pytest.mark.slow
+def test_external_redis_that_does_not_answer_is_said_at_start(
+    tmp_path: Path, started: list[Dashboard]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://:secret@127.0.0.1:{probe.getsockname()[1]}/0"
+    board = Dashboard(tmp_path, "--no-auth", "--redis-url", dead)
+    started.append(board)
+    warning = read_note(board, "does not answer")
+    assert "127.0.0.1" in warning and "secret" not in warning
+    status, _body = board.get("/api/channels")
+    assert status == 503  # and it keeps serving the 503 page
+    assert board.stop()[0] == 0
+
+
+@pytest.mark.slow
+def test_redis_url_before_the_dashboard_command(
+    tmp_path: Path, started: list[Dashboard], redis_server: Any, real_redis: Any
+) -> None:
+    board = Dashboard(tmp_path, "--no-auth", env={}, before=["--redis-url", redis_server.url])
+    started.append(board)
+    assert board.get("/api/channels")[0] == 200
+    code, out, _err = board.stop()
+    assert code == 0 and out == ""  # no embedded server, so no Redis line
     assert not (tmp_path / "rivulet-data").exists()

@@ -79,7 +79,9 @@ def test_outage_is_a_503_with_the_password_masked_then_recovers(
         assert PASSWORD not in body and QUOTED not in body and "Traceback" not in body
     html = browser.get("/").get_data(as_text=True)
     assert "Redis is unreachable" in html
-    assert '<meta http-equiv="refresh" content="3">' in html
+    # Without JavaScript it reloads on the header's interval; app.js obeys Pause.
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in html
+    assert 'reloads every <span id="retry-seconds">2</span> s' in html
     assert browser.get("/api/channels").get_json()["error"] == "Redis is unreachable"
 
     response = browser.post(f"{page}/post", data={"data": "y", "csrf_token": token})

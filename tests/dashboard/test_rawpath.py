@@ -50,7 +50,7 @@ def test_an_encoded_slash_is_not_a_separator(
     status, body = get(live, "/api/channels/a%2F_live")
     assert status == 200 and json.loads(body)["channel"]["name"] == "a/_live"
     status, body = get(live, f"/channels/{seg('a/_live')}")
-    assert status == 200 and '<h1 class="channel-name">a/_live</h1>' in body
+    assert status == 200 and '<h1 class="channel-name">a/_live</h1>' in body.replace("<wbr>", "")
     status, body = get(live, "/channels/a/_live")
     assert status == 200 and 'id="channel-live"' in body and "<html" not in body
 

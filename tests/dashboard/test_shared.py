@@ -41,7 +41,7 @@ class GatedAdmin:
         return call
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("channels", "channel_page"):
+        if name in ("channels", "channel_page", "lag_scan"):
             return self._gated(name)
         return getattr(self.inner, name)
 

@@ -585,9 +585,12 @@ def test_pending_below_lag_after_unread_messages_are_pruned(admin: Admin,
     assert (info.max_lag, info.message_count, info.oldest_id) == (8, 3, 6)
 
 
-def test_lag_seconds_zero_when_nothing_pending(admin: Admin, make_client: MakeClient) -> None:
+def test_lag_seconds_zero_when_nothing_pending(admin: Admin, backend: Any,
+                                               make_client: MakeClient) -> None:
     channel_with(make_client, "ch", 4, "a")
     admin.prune("ch", upto_id=4)
+    # Without history nothing tells how long ago (test_history.py has the rest).
+    backend.delete(rivulet_keys.history_key("ch"))
     (row,) = admin.subscribers("ch")
     assert (row.lag, row.pending, row.lag_seconds) == (4, 0, 0.0)
     assert admin.channel("ch").max_lag_seconds == 0.0
@@ -600,7 +603,7 @@ def test_subscriber_beyond_head(admin: Admin, backend: Any, make_client: MakeCli
     rows = by_client(admin.subscribers("ch"))
     ahead = rows["ahead"]
     assert (ahead.index, ahead.lag, ahead.pending, ahead.beyond_head) == (7, 0, 0, True)
-    assert ahead.status() == "beyond head"
+    assert ahead.status == "beyond head"
     assert rows["a"].beyond_head is False
     assert admin.channel("ch").max_lag == 3
     # The next write moves it down to the head first: nothing written is skipped.
@@ -617,12 +620,10 @@ def test_subscriber_status_values(admin: Admin, make_client: MakeClient) -> None
     reader.read(message_limit=1)
     done.read()
     rows = by_client(admin.subscribers("ch"))
-    read_at = rows["reader"].last_read_ts
-    assert read_at is not None
-    assert rows["done"].status(at_ms=read_at) == "caught up"
-    assert rows["reader"].status(at_ms=read_at + 59_999) == "behind"
-    assert rows["reader"].status(at_ms=read_at + 60_000) == "stalled"
-    assert rows["never"].status(at_ms=read_at) == "stalled"
+    assert rows["done"].status == "caught up"
+    # Not a window of history yet, and new: judged later (test_history.py).
+    assert rows["reader"].status == "behind"
+    assert rows["never"].status == "behind"
 
 
 def test_subscribers_unknown_in_many_are_left_out(admin: Admin,

@@ -429,6 +429,30 @@ def test_a_retried_write_is_not_stored_twice(backend: Any) -> None:
     assert scripts.WRITE(backend, write_keys, args) == [2, 1, 0]
 
 
+def test_a_retry_after_later_writes_by_the_same_writer_is_not_stored_twice(
+    backend: Any,
+) -> None:
+    # A producer call whose reply was lost, retried after the client's own
+    # writes on the same channel: the script keeps the writer's last 8 tokens.
+    rivulet.Client(redis=backend, client_id="w", channel_ids="ch")
+
+    def write(token: str) -> list[int]:
+        write_keys, args = write_call("ch", ['"x"', '"y"'], mode="sub", writer="w", src="w",
+                                      token=token)
+        return [int(v) for v in scripts.WRITE(backend, write_keys, args)]
+
+    assert write("lost") == [1, 2, 0]
+    for i in range(7):
+        write(f"later-{i}")
+    assert write("lost") == [1, 2, 1]  # still among the last 8: the same ids
+    assert stored(backend, "ch") == list(range(1, 17))
+    write("one-more")
+    # Bounded: the oldest token is forgotten, and the field stays small.
+    assert write("lost") == [19, 2, 0]
+    field = backend.hget(keys.meta_key("ch"), "w:w")
+    assert len(field.split()) == 2 * 8
+
+
 def test_caps_are_enforced_by_writes(make_client: Any, admin: rivulet.Admin,
                                      backend: Any) -> None:
     c = make_client()

@@ -1,4 +1,5 @@
-"""Many producers and consumers on one channel: everyone gets everything once, in order."""
+"""Many producers and consumers on one channel (on the 3+3 cluster, one per
+master): everyone gets everything once, in order."""
 
 from __future__ import annotations
 
@@ -11,20 +12,30 @@ import pytest
 
 import rivulet
 
-from ..conftest import RedisServer
+from ..conftest import RedisCluster6, channels_per_master, is_cluster
 
 PRODUCERS, PER_PRODUCER, CONSUMERS = 4, 150, 3
 TOTAL = PRODUCERS * PER_PRODUCER
 
 
-def consume_all(client: rivulet.Client, expected: int, into: list[dict[str, Any]],
+def channels_of(backend: Any) -> list[str]:
+    """``["ch"]``, or on a multi-master cluster one channel per master."""
+    if is_cluster(backend) and len(backend.get_primaries()) > 1:
+        return channels_per_master(backend)
+    return ["ch"]
+
+
+def consume_all(client: rivulet.Client, expected: int, into: dict[str, list[dict[str, Any]]],
                 errors: list[BaseException]) -> None:
+    """Read until ``expected`` messages arrived on each channel of ``into``."""
     try:
-        while len(into) < expected:
+        while any(len(got) < expected for got in into.values()):
             inbox = client.read(timeout=20, message_limit=64)
             if not inbox:
-                raise AssertionError(f"no message for 20 s after {len(into)} of {expected}")
-            into.extend(inbox["ch"])
+                counts = {name: len(got) for name, got in into.items()}
+                raise AssertionError(f"no message for 20 s after {counts} of {expected}")
+            for name, messages in inbox.items():
+                into[name].extend(messages)
     except BaseException as error:  # surfaced by the test thread
         errors.append(error)
 
@@ -38,27 +49,25 @@ def check(received: list[dict[str, Any]]) -> None:
         assert mine == list(range(PER_PRODUCER))
 
 
-@pytest.mark.parametrize("backend_name", ["fakeredis", "redis", "cluster"])
-def test_threads(backend_name: str, request: pytest.FixtureRequest) -> None:
-    backend = request.getfixturevalue(
-        {"fakeredis": "fake_redis", "redis": "real_redis", "cluster": "cluster_redis"}[backend_name]
-    )
-    consumers = [rivulet.Client(redis=backend, client_id=f"consumer-{i}", channel_ids="ch")
+def test_threads(backend: Any) -> None:
+    names = channels_of(backend)
+    consumers = [rivulet.Client(redis=backend, client_id=f"consumer-{i}", channel_ids=names)
                  for i in range(CONSUMERS)]
-    producers = [rivulet.Client(redis=backend, client_id=f"producer-{p}", channel_ids="ch")
+    producers = [rivulet.Client(redis=backend, client_id=f"producer-{p}", channel_ids=names)
                  for p in range(PRODUCERS)]
-    received: list[list[dict[str, Any]]] = [[] for _ in consumers]
+    received: list[dict[str, list[dict[str, Any]]]] = [{n: [] for n in names} for _ in consumers]
     errors: list[BaseException] = []
 
     def produce(p: int) -> None:
         try:
-            sent = 0
-            while sent < PER_PRODUCER:
-                size = 1 + (sent + p) % 7  # batches of mixed sizes
-                batch = [f"{p}:{i}" for i in range(sent, min(sent + size, PER_PRODUCER))]
-                ids = producers[p].write("ch", batch)
-                assert ids == list(range(ids[0], ids[0] + len(batch)))  # contiguous
-                sent += len(batch)
+            for name in names:
+                sent = 0
+                while sent < PER_PRODUCER:
+                    size = 1 + (sent + p) % 7  # batches of mixed sizes
+                    batch = [f"{p}:{i}" for i in range(sent, min(sent + size, PER_PRODUCER))]
+                    ids = producers[p].write(name, batch)
+                    assert ids == list(range(ids[0], ids[0] + len(batch)))  # contiguous
+                    sent += len(batch)
         except BaseException as error:
             errors.append(error)
 
@@ -71,30 +80,42 @@ def test_threads(backend_name: str, request: pytest.FixtureRequest) -> None:
         thread.join(120)
     assert not errors, errors
     for r in received:
-        check(r)
+        for messages in r.values():
+            check(messages)
     # Once the producers (subscribed, never reading) leave, everything has
     # been read by every remaining subscriber, so retention deletes it all.
     for producer in producers:
-        producer.unsubscribe("ch")
-    assert rivulet.Admin(backend).count("ch") == 0
+        producer.unsubscribe(names)
+    assert [rivulet.Admin(backend).count(name) for name in names] == [0] * len(names)
 
 
-def test_producer_processes(redis_server: RedisServer, real_redis: Any) -> None:
-    consumer = rivulet.Client(redis=real_redis, client_id="consumer", channel_ids="ch")
+@pytest.mark.parametrize("kind", ["redis", "cluster6"])
+def test_producer_processes(kind: str, request: pytest.FixtureRequest) -> None:
+    if kind == "redis":
+        store: Any = request.getfixturevalue("real_redis")
+        url = request.getfixturevalue("redis_server").url
+    else:
+        store = request.getfixturevalue("cluster6_redis")
+        cluster: RedisCluster6 = request.getfixturevalue("cluster6_server")
+        url = f"redis+cluster://127.0.0.1:{cluster.port}"
+    names = channels_of(store)
+    consumer = rivulet.Client(redis=store, client_id="consumer", channel_ids=names)
     for p in range(PRODUCERS):
-        rivulet.Client(redis=real_redis, client_id=f"producer-{p}", channel_ids="ch")
+        rivulet.Client(redis=store, client_id=f"producer-{p}", channel_ids=names)
     code = (
         "import sys, rivulet\n"
         "c = rivulet.connect(sys.argv[1], client_id=sys.argv[2])\n"
         "p = sys.argv[2].split('-')[1]\n"
-        f"for i in range({PER_PRODUCER}):\n"
-        "    c.write('ch', f'{p}:{i}')\n"
+        "for name in sys.argv[3:]:\n"
+        f"    for i in range({PER_PRODUCER}):\n"
+        "        c.write(name, f'{p}:{i}')\n"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code, redis_server.url, f"producer-{p}"])
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, f"producer-{p}", *names])
              for p in range(PRODUCERS)]
-    received: list[dict[str, Any]] = []
+    received: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     errors: list[BaseException] = []
     consume_all(consumer, TOTAL, received, errors)
     assert [proc.wait(60) for proc in procs] == [0] * PRODUCERS
     assert not errors, errors
-    check(received)
+    for messages in received.values():
+        check(messages)

@@ -121,10 +121,17 @@ def test_a_blocking_read_resumes_after_a_restart(aof_server: RedisServer,
     writer.close()
 
 
+@pytest.mark.parametrize("kind", ["redis", "cluster6"])
 def test_a_write_whose_reply_is_lost_is_retried_but_stored_once(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = connect(redis_server, "w", channel_ids="lossy")
+    if kind == "redis":
+        raw: Any = request.getfixturevalue("real_redis")
+        url = request.getfixturevalue("redis_server").url
+    else:
+        raw = request.getfixturevalue("cluster6_redis")
+        url = f"redis+cluster://127.0.0.1:{request.getfixturevalue('cluster6_server').port}"
+    client = rivulet.connect(url, client_id="w", channel_ids="lossy")
     client.write("lossy", "warm-up")  # scripts loaded, connection open
     lose_next = threading.Event()
     original = redis.connection.Connection.read_response
@@ -141,11 +148,9 @@ def test_a_write_whose_reply_is_lost_is_retried_but_stored_once(
     lose_next.set()
     assert client.write("lossy", ["a", "b"]) == [2, 3]
     assert not lose_next.is_set()  # the reply really was dropped once
-    raw = redis_server.client()
+    monkeypatch.undo()
     assert raw.zcard(keys.msg_key("lossy")) == 3
     assert int(raw.get(keys.id_key("lossy"))) == 3
-    raw.delete(*keys.channel_keys("lossy"))
-    raw.close()
     client.close()
 
 

@@ -30,7 +30,7 @@ def test_scripts_open_with_a_header_naming_keys_and_return(path: Any) -> None:
     used = set(re.findall(r"KEYS\[(\d)\]", source))
     assert "Returns" in source
     for index in used:
-        assert f"KEYS[{index}]" in header or "KEYS[1..6]" in header
+        assert f"KEYS[{index}]" in header or "KEYS[1..8]" in header
 
 
 def test_the_cluster_fixture_refuses_cross_slot_scripts(cluster_redis: Any) -> None:

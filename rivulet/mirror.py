@@ -1,0 +1,88 @@
+"""A client's ``rvl:index:<client>`` mirror of its indexes (SPEC section 2).
+
+``rvl:channel:{C}`` is the authority; the mirror lives in another Cluster slot,
+so no channel's script can write it. The client writes it after each call that
+moved an index, before that call returns, and repairs what it finds stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from . import keys
+from .codec import display_id, text
+from .exceptions import BackendError
+from .retry import RetryPolicy
+
+log = logging.getLogger("rivulet")
+
+
+def out_of_memory(error: Exception) -> bool:
+    """True for Redis refusing a write under ``maxmemory`` (its OOM reply)."""
+    return "maxmemory" in str(error)
+
+
+class IndexMirror:
+    """What one client object last wrote to (or read from) its mirror.
+
+    ``None`` until loaded, so a resumed client learns its channels lazily, and a
+    fresh one writes its first indexes without a round trip to load them.
+    """
+
+    def __init__(self, redis: Any, retry: RetryPolicy, client_id: str) -> None:
+        self._redis = redis
+        self._retry = retry
+        self._key = keys.index_key(client_id)
+        self._client_id = client_id
+        self._known: dict[str, int] | None = None
+
+    def channels(self) -> list[str]:
+        """The channels the client reads, loading the mirror the first time."""
+        if self._known is None:
+            rows = self._retry.run(
+                lambda: self._redis.zrange(self._key, 0, -1, withscores=True),
+                "load subscriptions",
+            )
+            # display_id: a planted inf is no reason for every read to fail.
+            self._known = {text(m): display_id(float(s)) for m, s in rows}
+        return list(self._known)
+
+    def write(self, indexes: Mapping[str, int]) -> None:
+        """Bring the mirror in line with the authority's indexes.
+
+        Only values that differ from what this object last saw are written;
+        before it has seen the mirror (a fresh client subscribing) all are,
+        rather than spending a round trip to load it first.
+        """
+        known = self._known
+        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
+        if not stale:
+            return
+        try:
+            self._retry.run(lambda: self._redis.zadd(self._key, stale), "update index")
+        except BackendError as error:
+            if not out_of_memory(error):
+                raise
+            # A full Redis (maxmemory) refuses the mirror, not the read or
+            # commit that moved the authority: draining must go on. Left
+            # stale here, the mirror is written again by the next call.
+            log.warning("index mirror of client %r not updated: %s", self._client_id, error)
+            return
+        if known is not None:
+            known.update(stale)
+
+    def forget(self, gone: list[str]) -> None:
+        """Drop subscriptions Redis no longer has (an operator removed them, or
+        the channel was deleted) from the mirror and from this object."""
+        if not gone:
+            return
+        self._retry.run(lambda: self._redis.zrem(self._key, *gone), "drop subscriptions")
+        self.drop(gone)
+
+    def drop(self, channels: list[str]) -> None:
+        """Forget ``channels`` here only (the caller removed them from Redis)."""
+        if self._known is not None:
+            for channel in channels:
+                self._known.pop(channel, None)
