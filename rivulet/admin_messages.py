@@ -9,9 +9,9 @@ from typing import Any
 from . import keys, scripts
 from . import search as search_mod
 from .admin_base import AdminBase, non_negative
-from .client import DEFAULT_MAX_MESSAGE_BYTES, write_call
+from .client import DEFAULT_MAX_MESSAGE_BYTES, write_call, write_reply
 from .codec import MAX_ID, Message, decode_for_display, encode_batch
-from .exceptions import ChannelNotFoundError
+from .exceptions import BackendError, ChannelNotFoundError
 from .models import Rows
 from .names import validate_name
 
@@ -92,7 +92,10 @@ class MessagesAdmin(AdminBase):
             reply = self._run(batch, "post")[0]
         except ChannelNotFoundError:
             raise ChannelNotFoundError(channel) from None
-        return int(reply[0])
+        try:
+            return write_reply(reply)[0]
+        except ValueError as error:
+            raise BackendError(str(error)) from None
 
     # -- search, seek, previews (the dashboard's channel page) ----------------
 

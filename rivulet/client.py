@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from . import fastpath, keys, scripts
+from . import fastpath, forks, keys, scripts
 from .codec import (
     MAX_ID,
     Message,
@@ -22,7 +22,7 @@ from .codec import (
     json_literal,
     text,
 )
-from .exceptions import NotReplicatedError, NotSubscribedError, RivuletError
+from .exceptions import BackendError, NotReplicatedError, NotSubscribedError, RivuletError
 from .mirror import IndexMirror, out_of_memory
 from .names import validate_name, validate_names
 from .policy import IndexPolicy, checked_limit, checked_timeout
@@ -79,7 +79,7 @@ class Client:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         # Write tokens: unique per call, and per process even for a reused id.
-        self._token_pid = 0
+        self._token_generation = -1
         self._token_prefix = ""
         self._writes = itertools.count()
         self._owns_redis = redis is None
@@ -213,9 +213,9 @@ class Client:
         acked = 0
         try:
             if self.wait_replicas:
-                first, count, acked = self._write_replicated(write_keys, args)
+                first, acked = self._write_replicated(write_keys, args)
             else:
-                first, count, _duplicate = self.retry.run(
+                first = self.retry.run(
                     functools.partial(self._write_once, write_keys, args), "write"
                 )
         except NotSubscribedError:
@@ -223,7 +223,7 @@ class Client:
                 f"client {self.client_id!r} is not subscribed to channel {channel!r}; "
                 "subscribe first", channel,
             ) from None
-        ids = list(range(int(first), int(first) + int(count)))
+        ids = list(range(first, first + len(encoded)))
         if self.wait_replicas and acked < self.wait_replicas:
             raise NotReplicatedError(
                 f"write to {channel!r} reached {acked} of {self.wait_replicas} replicas in "
@@ -232,18 +232,20 @@ class Client:
             )
         return ids
 
-    def _write_once(self, write_keys: list[str], args: list[str]) -> Any:
+    def _write_once(self, write_keys: list[str], args: list[str]) -> int:
         if self._fast is not None:
-            return self._fast.call(scripts.WRITE, write_keys, args)
-        return scripts.WRITE(self.redis, write_keys, args)
+            reply = self._fast.call(scripts.WRITE, write_keys, args, WRITE_FIXED_ARGS)
+        else:
+            reply = scripts.WRITE(self.redis, write_keys, args)
+        return _first_id(reply)
 
-    def _write_replicated(self, write_keys: list[str], args: list[str]) -> tuple[int, int, int]:
+    def _write_replicated(self, write_keys: list[str], args: list[str]) -> tuple[int, int]:
         """The write and its WAIT in one round trip to the channel's node."""
         batch = scripts.Batch()
         batch.script(scripts.WRITE, write_keys, args)
         batch.wait(write_keys[0], self.wait_replicas, self.wait_timeout_ms)
-        (first, count, _duplicate), acked = self._run(batch, "write")
-        return int(first), int(count), int(acked)
+        reply, acked = self._run(batch, "write")
+        return _first_id(reply), int(acked)
 
     # -- reading -----------------------------------------------------------
 
@@ -362,8 +364,8 @@ class Client:
         """A new write token. The prefix is drawn per process: a forked child
         counting on from its parent's counter must not repeat its tokens, or
         its write and the parent's next would pass for one call's retries."""
-        if self._token_pid != os.getpid():
-            self._token_pid = os.getpid()
+        if self._token_generation != forks.generation():
+            self._token_generation = forks.generation()
             self._token_prefix = os.urandom(6).hex() + ":"
         return f"{self._token_prefix}{next(self._writes)}"
 
@@ -406,6 +408,13 @@ class Client:
         return inbox
 
 
+def _first_id(reply: Any) -> int:
+    try:
+        return write_reply(reply)[0]
+    except ValueError as error:
+        raise BackendError(str(error)) from None
+
+
 def _warn_broken(channel: str, what: str, error: Exception) -> None:
     log.warning("channel %r could not %s and was skipped: %s", channel, what, error)
 
@@ -424,8 +433,25 @@ def write_call(
     is right everywhere, only slower on Redis 6.2.
     """
     return (keys.write_keys(channel),
-            [mode, writer, json_literal(src), token, keys.wake_channel(channel), publish,
+            [mode, writer, json_literal(src), keys.wake_channel(channel), publish, token,
              *encoded])
+
+
+#: How many of write_call()'s arguments come before the token: the same for
+#: every call of one writer on one channel, so the fast path packs them once.
+WRITE_FIXED_ARGS = 5
+
+
+def write_reply(reply: Any) -> tuple[int, bool]:
+    """The write script's reply as ``(first id, duplicate)``: a retried
+    token is answered with minus the first id it was given.
+
+    :raises ValueError: the reply is not a write script's (a foreign script
+        under its sha, a proxy's garbage).
+    """
+    if isinstance(reply, bool) or not isinstance(reply, int):
+        raise ValueError(f"the write script answered {reply!r}")
+    return (-reply, True) if reply < 0 else (reply, False)
 
 
 def connect(
@@ -454,5 +480,5 @@ def connect(
 
 __all__ = [
     "Client", "IndexPolicy", "RivuletError", "connect", "redis_from_url", "redis_url_from_env",
-    "write_call",
+    "write_call", "write_reply",
 ]

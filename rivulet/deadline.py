@@ -42,10 +42,31 @@ def within(deadline: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def current() -> float | None:
+    """The deadline in force (``time.monotonic()`` seconds), or None."""
+    return _deadline.get()
+
+
+def push(deadline: float) -> contextvars.Token[float | None]:
+    """:func:`within` for a hot path, without a generator: publish ``deadline``
+    (the caller has already taken the outer one into account); hand the
+    token to :func:`pop` in a ``finally``."""
+    return _deadline.set(deadline)
+
+
+def pop(token: contextvars.Token[float | None]) -> None:
+    _deadline.reset(token)
+
+
 def time_left() -> float | None:
     """Seconds left in the current call's budget, or None outside one."""
     deadline = _deadline.get()
     return None if deadline is None else deadline - time.monotonic()
+
+
+#: How far a socket's timeout may be from the time left before it is set
+#: again (seconds): the most a socket operation may outlast its call's budget.
+REARM_SLACK_S = 0.001
 
 
 class BudgetSpent(rex.TimeoutError):
@@ -109,9 +130,21 @@ class DeadlineMixin:
             raise
 
     def _arm(self) -> None:
-        """Set the socket's timeout for the operation about to run."""
-        if self._sock is not None:
-            self._sock.settimeout(self._capped(self.socket_timeout))
+        """Set the socket's timeout for the operation about to run.
+
+        ``settimeout`` is a system call (an ioctl) every time, twice per
+        round trip; a timeout within :data:`REARM_SLACK_S` of the one the
+        socket has already is kept, so a call's send and read, and calls in
+        a row with a fresh budget each, cost none. An operation may then
+        outlast the budget by at most that slack.
+        """
+        sock = self._sock
+        if sock is not None:
+            timeout = self._capped(self.socket_timeout)
+            current = sock.gettimeout()
+            if timeout is None or current is None or abs(timeout - current) > REARM_SLACK_S:
+                if timeout != current:
+                    sock.settimeout(timeout)
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         # Not connected yet: _connect leaves the new socket capped already.

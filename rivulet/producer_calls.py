@@ -9,6 +9,7 @@ from concurrent.futures._base import PENDING
 from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
 from typing import Any, Protocol
 
+from .client import write_reply
 from .exceptions import MessageTooLargeError
 
 
@@ -80,10 +81,11 @@ class MessageFuture(concurrent.futures.Future[int]):
 
 
 def first_id(reply: Any) -> Any:
-    """The first id in a write script's reply ``[first, count, duplicate]``."""
+    """The first id in a write script's reply (:func:`rivulet.client.write_reply`),
+    or None for a reply that is not one."""
     try:
-        return int(reply[0])
-    except (TypeError, ValueError, IndexError, KeyError):
+        return write_reply(reply)[0]
+    except ValueError:
         return None
 
 

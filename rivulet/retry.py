@@ -60,16 +60,21 @@ class RetryPolicy:
         :raises RivuletError: the translation of the last failure.
         """
         deadline = time.monotonic() + self.budget_s
-        outer = deadlines.time_left()
+        outer = deadlines.current()
         if outer is not None:
             # Called inside another budgeted call: that one ends first.
-            deadline = min(deadline, time.monotonic() + outer)
+            deadline = min(deadline, outer)
+        bounded = self.budget_s > 0  # as bounded() decides, inlined: the hot path
         attempt = 0
         last: Exception | None = None
         while True:
             try:
-                with self.bounded(deadline):
+                token = deadlines.push(deadline) if bounded else None
+                try:
                     return call()
+                finally:
+                    if token is not None:
+                        deadlines.pop(token)
             except RivuletError:
                 raise
             except Exception as error:

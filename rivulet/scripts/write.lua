@@ -12,28 +12,36 @@
 --         exist) or "create"
 -- ARGV[2] writer's id (checked in "sub" mode; names its last-write field)
 -- ARGV[3] src, already encoded as a JSON string literal
--- ARGV[4] write token: a retry of one of the writer's last RECENT_TOKENS
+-- ARGV[4] pub/sub channel to wake blocked readers on
+-- ARGV[5] publish command for it: "spublish" (Redis >= 7) or "publish"
+-- ARGV[6] write token: a retry of one of the writer's last RECENT_TOKENS
 --         writes (same token) returns that write's ids instead of storing it
---         again
--- ARGV[5] pub/sub channel to wake blocked readers on
--- ARGV[6] publish command for it: "spublish" (Redis >= 7) or "publish"
+--         again. Last of the fixed arguments, so a client can send the ones
+--         before it packed once per channel.
 -- ARGV[7..] each message's data, already encoded as a JSON string literal
--- Returns {first_id, count, duplicate 0|1}. Every check comes before the
--- first write (the ZADD), so a refused write changes nothing and burns no id.
+-- Returns the first id issued (the batch's ids are first .. first + count - 1),
+-- or minus the first id of the earlier write a retried token names (nothing
+-- stored): one integer is the cheapest reply to send and parse. Every check
+-- comes before the first write (the ZADD), so a refused write changes
+-- nothing and burns no id.
 --
--- Each redis.call costs about 1.2 us on top of its command, so the type
--- checks ride on the reads the write needs anyway (GET of the counter,
--- ZSCORE, HMGET, the first ZADD, each under pcall); only when one fails does
--- broken_keys run, for its precise error. The counter is read first and SET
--- last, so the ZADD, which checks the messages key's type, is the first write.
+-- This is the hot path (bench/core.py; issue 9), measured per line with
+-- commandstats: each redis.call costs 0.2-0.4 us on top of its command, and
+-- the Lua around them as much again. So the type checks ride on the reads the
+-- write needs anyway (GET of the counter, ZSCORE, HMGET, the first ZADD, each
+-- under pcall); only when one fails does broken_keys run, for its precise
+-- error. The counter is read first and SET after the ZADD, which checks the
+-- messages key's type and so is the first write. The beyond-head repair asks
+-- ZCOUNT (an integer) and fetches the clients only when there are some.
 
 local id_key, msg_key, sub_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local mode, writer, src, token, wake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local publish = ARGV[6]
+local mode, writer, src, token = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local count = #ARGV - 6
 local last_field = 'w:' .. writer
--- Enough for a producer's calls in flight plus the client's own writes.
+-- Enough for a producer's calls in flight plus the client's own writes; the
+-- pattern keeps the newest RECENT_TOKENS - 1 "<token> <first>" pairs.
 local RECENT_TOKENS = 8
+local KEEP = '^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+'
 
 -- The precise error for a failed check; else the failed reply itself.
 local function broken(reply)
@@ -41,25 +49,22 @@ local function broken(reply)
     or reply or redis.error_reply('RIVULET_WRONGTYPE a key of this channel is broken')
 end
 
-local function failed(reply)
-  return type(reply) == 'table' and reply.err ~= nil
-end
-
 local head = redis.pcall('GET', id_key)
-if failed(head) then return broken() end
 if head then
-  if not string.match(head, '^%d+$') or tonumber(head) > MAX_INT then return broken() end
+  -- A failed GET (wrong type) is a table; a planted counter is no whole number.
+  if type(head) ~= 'string' or not string.match(head, '^%d+$') then return broken() end
   head = tonumber(head)
+  if head > MAX_INT then return broken() end
 else
   head = 0
 end
 
 if mode == 'sub' then
   local subscribed = redis.pcall('ZSCORE', sub_key, writer)
-  if failed(subscribed) then return broken() end
   if not subscribed then
     return redis.error_reply('RIVULET_NOTSUBSCRIBED client is not subscribed to this channel')
   end
+  if type(subscribed) == 'table' then return broken() end
 else
   local found = redis.call('TYPE', sub_key)
   found = found.ok or found
@@ -71,55 +76,54 @@ end
 
 -- One read for the retry check and the caps.
 local meta = redis.pcall('HMGET', meta_key, last_field, 'max_messages', 'max_age_ms')
-if failed(meta) then return broken() end
+if meta.err then return broken() end
 -- "<token> <first> <token> <first> ...": a plain find, no pattern per pair
 -- (tokens hold no spaces, so ' token ' only matches a whole token).
-local recent = meta[1] or ''
-local at = string.find(' ' .. recent, ' ' .. token .. ' ', 1, true)
-if at then
-  return {tonumber(string.match(recent, '^%d+', at + #token + 1)), count, 1}
+local recent = meta[1]
+if recent then
+  local at = string.find(' ' .. recent, ' ' .. token .. ' ', 1, true)
+  if at then
+    return -tonumber(string.match(recent, '^%d+', at + #token + 1))
+  end
 end
 
 local now = now_ms()
-local first, last = head + 1, head + count
-local prefix = ',"ts":' .. int(now) .. ',"src":' .. src .. ',"data":'
-local args = {}
-local sent = false
-for i = 1, count do
-  local id = first + i - 1
-  args[#args + 1] = id
-  args[#args + 1] = '{"id":' .. int(id) .. prefix .. ARGV[6 + i] .. '}'
-  if #args >= 4000 or i == count then  -- stay well inside Lua's stack for unpack
-    if not sent then
-      -- The first write: a messages key of the wrong type fails it, and then
-      -- nothing has changed.
-      local added = redis.pcall('ZADD', msg_key, unpack(args))
-      if failed(added) then return broken(added) end
-      sent = true
-    else
-      redis.call('ZADD', msg_key, unpack(args))
+local first = head + 1
+local added
+if count == 1 then
+  added = redis.pcall('ZADD', msg_key, first, '{"id":' .. int(first) .. ',"ts":' .. int(now)
+    .. ',"src":' .. src .. ',"data":' .. ARGV[7] .. '}')
+else
+  local prefix = ',"ts":' .. int(now) .. ',"src":' .. src .. ',"data":'
+  local args = {}
+  for i = 1, count do
+    local id = head + i
+    args[#args + 1] = id
+    args[#args + 1] = '{"id":' .. int(id) .. prefix .. ARGV[6 + i] .. '}'
+    if #args >= 4000 or i == count then  -- stay well inside Lua's stack for unpack
+      -- The first ZADD is the first write: a messages key of the wrong type
+      -- fails it, and then nothing has changed.
+      added = redis.pcall('ZADD', msg_key, unpack(args))
+      if type(added) == 'table' then return broken(added) end
+      args = {}
     end
-    args = {}
   end
 end
+if type(added) == 'table' then return broken(added) end
+local last = head + count
 redis.call('SET', id_key, int(last))
-clamp_to_head(sub_key, head)
-
--- This write's token first, then the newest RECENT_TOKENS - 1 earlier ones:
--- cut after the (2 * RECENT_TOKENS - 2)th space.
-local cut = 0
-for _ = 1, 2 * RECENT_TOKENS - 2 do
-  cut = string.find(recent, ' ', cut + 1, true)
-  if not cut then break end
+if redis.call('ZCOUNT', sub_key, '(' .. int(head), '+inf') > 0 then
+  clamp_to_head(sub_key, head)
 end
-if cut then recent = string.sub(recent, 1, cut - 1) end
+
+-- This write's token first, then the newest RECENT_TOKENS - 1 earlier ones.
 local tokens = token .. ' ' .. int(first)
-if recent ~= '' then tokens = tokens .. ' ' .. recent end
+if recent then tokens = tokens .. ' ' .. (string.match(recent, KEEP) or recent) end
 redis.call('HSET', meta_key, 'last_write_ts', now, last_field, tokens)
 if meta[2] or meta[3] then
   apply_caps(msg_key, tonumber(meta[2]), tonumber(meta[3]), now)
 end
 
 record_history(id_key, sub_key, KEYS[5], KEYS[6])
-wake_readers(publish, wake, last)
-return {first, count, 0}
+wake_readers(ARGV[5], ARGV[4], last)
+return first
