@@ -191,7 +191,7 @@ def _not_run(error: rex.ResponseError) -> bool:
     script's own error replies never start like these."""
     text = str(error)
     return (text.startswith(("Function not found", "unknown command"))
-            or (text.startswith("NOPERM") and "fcall" in text.lower()))
+            or (isinstance(error, rex.NoPermissionError) and "'fcall'" in text.lower()))
 
 
 #: Packed argument prefixes kept per FastCalls (one per channel written).

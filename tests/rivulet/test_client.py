@@ -12,7 +12,7 @@ import pytest
 
 import rivulet
 from rivulet import keys, scripts
-from rivulet.client import write_call
+from rivulet.client import write_call, write_reply
 from rivulet.wakeup import Wakeup
 
 
@@ -420,13 +420,15 @@ def test_a_removed_subscription_is_forgotten_by_the_client(make_client: Any,
 def test_a_retried_write_is_not_stored_twice(backend: Any) -> None:
     rivulet.Client(redis=backend, client_id="w", channel_ids="ch")
     write_keys, args = write_call("ch", ['"x"'], mode="sub", writer="w", src="w", token="t1")
-    assert scripts.WRITE(backend, write_keys, args) == [1, 1, 0]
-    # The same call again, as after a lost reply: same ids, flagged duplicate.
-    assert scripts.WRITE(backend, write_keys, args) == [1, 1, 1]
+    assert scripts.WRITE(backend, write_keys, args) == 1
+    # The same call again, as after a lost reply: the same first id, negated
+    # to say nothing was stored.
+    assert scripts.WRITE(backend, write_keys, args) == -1
+    assert write_reply(-1) == (1, True)
     assert stored(backend, "ch") == [1]
     # The writer's next write has a new token and is stored.
     write_keys, args = write_call("ch", ['"y"'], mode="sub", writer="w", src="w", token="t2")
-    assert scripts.WRITE(backend, write_keys, args) == [2, 1, 0]
+    assert scripts.WRITE(backend, write_keys, args) == 2
 
 
 def test_a_retry_after_later_writes_by_the_same_writer_is_not_stored_twice(
@@ -436,19 +438,19 @@ def test_a_retry_after_later_writes_by_the_same_writer_is_not_stored_twice(
     # writes on the same channel: the script keeps the writer's last 8 tokens.
     rivulet.Client(redis=backend, client_id="w", channel_ids="ch")
 
-    def write(token: str) -> list[int]:
+    def write(token: str) -> tuple[int, bool]:
         write_keys, args = write_call("ch", ['"x"', '"y"'], mode="sub", writer="w", src="w",
                                       token=token)
-        return [int(v) for v in scripts.WRITE(backend, write_keys, args)]
+        return write_reply(scripts.WRITE(backend, write_keys, args))
 
-    assert write("lost") == [1, 2, 0]
+    assert write("lost") == (1, False)
     for i in range(7):
         write(f"later-{i}")
-    assert write("lost") == [1, 2, 1]  # still among the last 8: the same ids
+    assert write("lost") == (1, True)  # still among the last 8: the same ids
     assert stored(backend, "ch") == list(range(1, 17))
     write("one-more")
     # Bounded: the oldest token is forgotten, and the field stays small.
-    assert write("lost") == [19, 2, 0]
+    assert write("lost") == (19, False)
     field = backend.hget(keys.meta_key("ch"), "w:w")
     assert len(field.split()) == 2 * 8
 
