@@ -345,7 +345,7 @@ class Admin(MessagesAdmin):
         channel = validate_name(channel)
         mapping = history.settings_mapping(interval, keep)
         found = self.retry.run(lambda: scripts.SET_HISTORY(
-            self.redis, keys.subscribe_keys(channel),
+            self.redis, [*keys.subscribe_keys(channel), keys.meta_key(channel)],
             [mapping["interval_ms"], mapping["keep_ms"]]), "set history")
         if not int(found):
             raise ChannelNotFoundError(channel)

@@ -89,6 +89,7 @@ class Client:
         # Writes skip redis-py's command layer where the client allows it.
         self._fast = fastpath.for_redis(self.redis)
         self._publish: str | None = None
+        self._write_prefixes: dict[str, tuple[list[str], list[str]]] = {}
         if channel_ids is not None:
             self.subscribe(channel_ids, index_policy)
 
@@ -206,10 +207,8 @@ class Client:
         encoded = encode_batch(messages, self.max_message_bytes)
         if not encoded:
             return []
-        write_keys, args = write_call(
-            channel, encoded, mode="sub", writer=self.client_id, src=self.client_id,
-            token=self._token(), publish=self._publish_command(channel),
-        )
+        write_keys, fixed = self._write_prefix(channel)
+        args = [*fixed, self._token(), *encoded]
         acked = 0
         try:
             if self.wait_replicas:
@@ -368,6 +367,22 @@ class Client:
             self._token_generation = forks.generation()
             self._token_prefix = os.urandom(6).hex() + ":"
         return f"{self._token_prefix}{next(self._writes)}"
+
+    def _write_prefix(self, channel: str) -> tuple[list[str], list[str]]:
+        """write_call()'s keys and the arguments before the token, kept per
+        channel: the same string objects every call, so the fast path finds
+        its packed prefix by their cached hashes."""
+        prefix = self._write_prefixes.get(channel)
+        if prefix is None:
+            write_keys, args = write_call(
+                channel, [], mode="sub", writer=self.client_id, src=self.client_id,
+                token="", publish=self._publish_command(channel),
+            )
+            prefix = (write_keys, args[:WRITE_FIXED_ARGS])
+            if len(self._write_prefixes) >= 1024:
+                self._write_prefixes.clear()  # writes to very many channels: start over
+            self._write_prefixes[channel] = prefix
+        return prefix
 
     def _publish_command(self, channel: str) -> str:
         # Probed once per client (one round trip), then remembered.

@@ -201,15 +201,18 @@ end
 -- (last, interval_ms, keep_ms). Costs one HMGET except once per interval.
 -- Best effort and last in its script: every call is a pcall, so a broken
 -- history key or a full Redis (maxmemory) skips recording and never fails
--- the read, commit or write that carries it.
+-- the read, commit or write that carries it. Returns the time of the
+-- channel's last snapshot (nil for none) and its interval (0: recording
+-- stopped), for a caller that remembers when the next is due; nothing when
+-- the settings cannot be read.
 local function record_history(id_key, sub_key, hist_key, cfg_key)
   local cfg = redis.pcall('HMGET', cfg_key, 'last', 'interval_ms', 'keep_ms')
   if failed(cfg) then return end
   local interval = tonumber(cfg[2]) or HISTORY_INTERVAL_MS
-  if interval <= 0 then return end  -- recording stopped (interval=None)
+  if interval <= 0 then return nil, 0 end  -- recording stopped (interval=None)
   local now = now_ms()
   local last = tonumber(cfg[1])
-  if last and now >= last and now - last < interval then return end
+  if last and now >= last and now - last < interval then return last, interval end
   local keep = tonumber(cfg[3]) or HISTORY_KEEP_MS
   local lines = {int(now) .. ' ' .. int(head_of(id_key))}
   local rows = redis.call('ZRANGE', sub_key, 0, -1, 'WITHSCORES')
@@ -219,4 +222,5 @@ local function record_history(id_key, sub_key, hist_key, cfg_key)
   if failed(redis.pcall('RPUSH', hist_key, table.concat(lines, '\n'))) then return end
   redis.pcall('LTRIM', hist_key, -(math.max(0, math.floor(keep / interval)) + 1), -1)
   redis.pcall('HSET', cfg_key, 'last', now)
+  return now, interval
 end

@@ -3,9 +3,11 @@
 -- KEYS[1] rvl:id:{C}       message id counter
 -- KEYS[2] rvl:msg:{C}      zset: packed message -> id
 -- KEYS[3] rvl:channel:{C}  zset: client id -> index (the authority)
--- KEYS[4] rvl:meta:{C}     hash: last_write_ts, max_messages, max_age_ms, and
+-- KEYS[4] rvl:meta:{C}     hash: last_write_ts, max_messages, max_age_ms,
 --                          w:<writer> -> "<token> <first id> ..." of its last
---                          RECENT_TOKENS writes, newest first
+--                          8 writes or more, newest first, and hist_last,
+--                          hist_interval: when the history was last recorded
+--                          and its interval, as record_history last said
 -- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
 -- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
 -- ARGV[1] mode: "sub" (writer must be subscribed), "exists" (channel must
@@ -14,7 +16,7 @@
 -- ARGV[3] src, already encoded as a JSON string literal
 -- ARGV[4] pub/sub channel to wake blocked readers on
 -- ARGV[5] publish command for it: "spublish" (Redis >= 7) or "publish"
--- ARGV[6] write token: a retry of one of the writer's last RECENT_TOKENS
+-- ARGV[6] write token: a retry of one of the writer's last 8 (or more)
 --         writes (same token) returns that write's ids instead of storing it
 --         again. Last of the fixed arguments, so a client can send the ones
 --         before it packed once per channel.
@@ -38,10 +40,14 @@ local id_key, msg_key, sub_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode, writer, src, token = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local count = #ARGV - 6
 local last_field = 'w:' .. writer
--- Enough for a producer's calls in flight plus the client's own writes; the
--- pattern keeps the newest RECENT_TOKENS - 1 "<token> <first>" pairs.
-local RECENT_TOKENS = 8
+-- At least a writer's last 8 tokens are kept: enough for a producer's calls
+-- in flight plus the client's own writes. The pattern keeps the newest 7
+-- "<token> <first>" pairs (with this write's, 8); matching it costs more than
+-- the rest of the bookkeeping, so it runs only once the field is past
+-- TRIM_AT characters (about 16 pairs of the client's tokens), which keeps
+-- between 8 and about twice as many.
 local KEEP = '^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+'
+local TRIM_AT = 400
 
 -- The precise error for a failed check; else the failed reply itself.
 local function broken(reply)
@@ -74,8 +80,9 @@ else
   end
 end
 
--- One read for the retry check and the caps.
-local meta = redis.pcall('HMGET', meta_key, last_field, 'max_messages', 'max_age_ms')
+-- One read for the retry check, the caps and whether history is due.
+local meta = redis.pcall('HMGET', meta_key, last_field, 'max_messages', 'max_age_ms',
+  'hist_last', 'hist_interval')
 if meta.err then return broken() end
 -- "<token> <first> <token> <first> ...": a plain find, no pattern per pair
 -- (tokens hold no spaces, so ' token ' only matches a whole token).
@@ -116,14 +123,28 @@ if redis.call('ZCOUNT', sub_key, '(' .. int(head), '+inf') > 0 then
   clamp_to_head(sub_key, head)
 end
 
--- This write's token first, then the newest RECENT_TOKENS - 1 earlier ones.
+-- This write's token first, then the earlier ones (the newest 7 of them,
+-- once the field has grown past TRIM_AT).
 local tokens = token .. ' ' .. int(first)
-if recent then tokens = tokens .. ' ' .. (string.match(recent, KEEP) or recent) end
+if recent then
+  if #recent > TRIM_AT then recent = string.match(recent, KEEP) or recent end
+  tokens = tokens .. ' ' .. recent
+end
 redis.call('HSET', meta_key, 'last_write_ts', now, last_field, tokens)
 if meta[2] or meta[3] then
   apply_caps(msg_key, tonumber(meta[2]), tonumber(meta[3]), now)
 end
 
-record_history(id_key, sub_key, KEYS[5], KEYS[6])
+-- History: record_history asks its settings hash (one more HMGET per call);
+-- the write remembers in its meta hash what it answered, and asks only once
+-- that says a snapshot is due. set_history.lua forgets it, with the settings.
+local h_last, h_interval = tonumber(meta[4]), tonumber(meta[5])
+if not h_interval or (h_interval > 0 and not (h_last and now >= h_last
+    and now - h_last < h_interval)) then
+  local last_snapshot, interval = record_history(id_key, sub_key, KEYS[5], KEYS[6])
+  if interval then
+    redis.pcall('HSET', meta_key, 'hist_interval', interval, 'hist_last', last_snapshot or 0)
+  end
+end
 wake_readers(ARGV[5], ARGV[4], last)
 return first

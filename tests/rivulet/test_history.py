@@ -310,10 +310,41 @@ def test_recording_costs_one_command_except_once_per_interval(real_redis: Any) -
         reader.commit(reader.read())
     after = calls()
     delta = {name: after[name] - before[name] for name in after}
-    # write.lua HMGETs its meta hash anyway: one more per write, one per read
-    # and per commit, and no snapshot (RPUSH, LTRIM, its ZRANGE) in between.
-    assert delta["hmget"] == 10 * (2 + 1 + 1)
+    # write.lua remembers in its meta hash (which it HMGETs anyway) when the
+    # next snapshot is due, so a write costs nothing more; a read and a commit
+    # one HMGET each; and no snapshot (RPUSH, LTRIM, its ZRANGE) in between.
+    assert delta["hmget"] == 10 * (1 + 1 + 1)
     assert (delta["rpush"], delta["ltrim"]) == (0, 0)
+    assert real_redis.llen(keys.history_key("ch")) == 1
+    writer.close()
+    reader.close()
+
+
+def test_a_new_history_interval_reaches_the_next_write(real_redis: Any) -> None:
+    # The write's memory of when a snapshot is due must not outlive the
+    # settings it came from.
+    writer = rivulet.Client(redis=real_redis, client_id="w", channel_ids="ch")
+    admin = rivulet.Admin(real_redis)
+    admin.set_history("ch", interval=3600, keep=7200)
+    writer.write("ch", "records")  # due: the first call after set_history
+    writer.write("ch", "within the hour")
+    assert real_redis.llen(keys.history_key("ch")) == 1
+    admin.set_history("ch", interval=None)
+    writer.write("ch", "stopped")
+    admin.set_history("ch", interval=3600, keep=7200)
+    writer.write("ch", "records again")
+    assert real_redis.llen(keys.history_key("ch")) == 2
+    writer.close()
+
+
+def test_a_snapshot_taken_by_a_read_is_not_taken_again_by_a_write(real_redis: Any) -> None:
+    writer = rivulet.Client(redis=real_redis, client_id="w", channel_ids="ch")
+    reader = rivulet.Client(redis=real_redis, client_id="r", channel_ids="ch")
+    admin = rivulet.Admin(real_redis)
+    admin.set_history("ch", interval=3600, keep=7200)
+    reader.read()  # records the interval's one snapshot
+    for _ in range(3):
+        writer.write("ch", "x")  # its memory is empty: it asks, and is told not yet
     assert real_redis.llen(keys.history_key("ch")) == 1
     writer.close()
     reader.close()
