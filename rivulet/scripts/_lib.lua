@@ -80,6 +80,33 @@ local function apply_caps(msg_key, max_messages, max_age_ms, now)
   return removed
 end
 
+-- The highest id a prune with these criteria (their union) deletes up to, or
+-- -1 for none: ids <= upto_id, messages at least older_ms old, what every
+-- subscriber has read (consumed == '1'), all but the newest keep. Each is a
+-- string argument, '' for "not this criterion". Shared by prune.lua and
+-- prune_preview.lua, so the preview counts exactly what the prune deletes.
+local function prune_upto(msg_key, sub_key, upto_id, older_ms, consumed, keep)
+  local upto = -1
+  local function raise_to(id)
+    if id and id > upto then upto = id end
+  end
+  raise_to(tonumber(upto_id))
+  older_ms = tonumber(older_ms)
+  if older_ms then
+    raise_to(last_id_at_or_before(msg_key, now_ms() - older_ms))
+  end
+  if consumed == '1' then
+    local low = redis.call('ZRANGE', sub_key, 0, 0, 'WITHSCORES')
+    if #low > 0 then raise_to(tonumber(low[2])) end
+  end
+  keep = tonumber(keep)
+  if keep then
+    local boundary = redis.call('ZRANGE', msg_key, -(keep + 1), -(keep + 1), 'WITHSCORES')
+    if #boundary > 0 then raise_to(tonumber(boundary[2])) end
+  end
+  return upto
+end
+
 -- Indexes past the head (a recreated channel, a foreign writer) count as the
 -- head; moving them down keeps later writes from being skipped.
 local function clamp_to_head(sub_key, head)

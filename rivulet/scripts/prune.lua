@@ -17,25 +17,7 @@ end
 local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset'})
 if broken then return broken end
 
-local upto = -1
-local function raise_to(id)
-  if id and id > upto then upto = id end
-end
-
-raise_to(tonumber(ARGV[1]))
-local older_ms = tonumber(ARGV[2])
-if older_ms then
-  raise_to(last_id_at_or_before(msg_key, now_ms() - older_ms))
-end
-if ARGV[3] == '1' then
-  local low = redis.call('ZRANGE', sub_key, 0, 0, 'WITHSCORES')
-  if #low > 0 then raise_to(tonumber(low[2])) end
-end
-local keep = tonumber(ARGV[4])
-if keep then
-  local boundary = redis.call('ZRANGE', msg_key, -(keep + 1), -(keep + 1), 'WITHSCORES')
-  if #boundary > 0 then raise_to(tonumber(boundary[2])) end
-end
+local upto = prune_upto(msg_key, sub_key, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 if upto < 0 then
   return 0
 end
