@@ -59,30 +59,64 @@ class FastCalls:
              fixed: int = 0) -> Any:
         """Run ``script`` once; its reply, or the exception redis-py raised.
 
-        The call goes by FCALL (:attr:`Script.library`) where the server has
-        Functions, else by EVALSHA; a missing script or library (a restarted
-        or flushed server) is loaded and the call sent again, which is safe
-        because such a call never ran. The first ``fixed`` arguments are the
-        same call after call (a writer's mode, id and wake-up channel on one
-        channel): they and the keys are packed once and kept, which saves a
-        write about a tenth of its client CPU.
+        The call goes by FCALL (:attr:`Script.library`) for a script made
+        ``as_function`` where the server has Functions, else by EVALSHA; a
+        missing script or library (a restarted or flushed server) is loaded
+        and the call sent once more, which is safe because such a call never
+        ran. The first ``fixed`` arguments are the same call after call (a
+        writer's mode, id and wake-up channel on one channel): they and the
+        keys are packed once and kept, which saves a write about a tenth of
+        its client CPU.
         """
         conn = self._connection()
-        by_function = self.functions
-        packed = self._pack_call(conn, script, keys, args, fixed, by_function)
-        try:
-            return self._roundtrip(conn, packed)
-        except rex.NoScriptError:
+        # At most: FCALL unknown (6.2), then EVALSHA's NOSCRIPT, then the call.
+        for attempt in range(3):
+            by_function = self.functions and script.as_function
+            try:
+                return self._roundtrip(conn, self._pack_call(conn, script, keys, args, fixed,
+                                                             by_function))
+            except rex.ResponseError as error:
+                if attempt == 2 or not _never_ran(error, by_function):
+                    raise  # the script's own error reply, or a server that keeps forgetting
+                self._prepare(conn, script, error)
+        raise AssertionError("unreachable")
+
+    def call_many(self, script: Script, calls: Sequence[tuple[Sequence[KeyT], Sequence[ArgT]]]
+                  ) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)``, all sent at once and read
+        in order (one round trip); each reply, or the error reply it got.
+
+        After a lost link the caller may send them all again: for read-only
+        scripts, and for writes that carry their retry tokens. When a call
+        finds its script or library missing, it is loaded and the calls from
+        that one on are sent again, in order (those of them that ran are
+        read-only or answered from their tokens).
+        """
+        conn = self._connection()
+        by_function = self.functions and script.as_function
+        replies = self._pipeline(conn, self._pack_many(conn, script, calls, by_function),
+                                 len(calls))
+        for _ in range(2):  # as in call(): FCALL unknown, then NOSCRIPT
+            first = next((i for i, reply in enumerate(replies)
+                          if isinstance(reply, rex.ResponseError)
+                          and _never_ran(reply, by_function)), None)
+            if first is None:
+                break
+            self._prepare(conn, script, replies[first])
+            rest = calls[first:]
+            by_function = self.functions and script.as_function
+            replies[first:] = self._pipeline(
+                conn, self._pack_many(conn, script, rest, by_function), len(rest))
+        return replies
+
+    def _prepare(self, conn: Any, script: Script, error: rex.ResponseError) -> None:
+        """Make a call that never ran runnable: load what it missed, or go by
+        EVALSHA from now on where the server has no Functions for us."""
+        if isinstance(error, rex.NoScriptError):
             self._roundtrip(conn, conn.pack_command("SCRIPT", "LOAD", script.source))
-            return self._roundtrip(conn, packed)
-        except rex.ResponseError as error:
-            if not by_function or not _not_run(error):
-                raise  # the script's own error reply
-            if str(error).startswith("Function not found") and self._load(conn, script):
-                return self._roundtrip(conn, packed)
-        self.functions = False
-        log.info("the server runs no Redis Functions for rivulet; writes go by EVALSHA")
-        return self.call(script, keys, args, fixed)
+        elif not (str(error).startswith("Function not found") and self._load(conn, script)):
+            self.functions = False
+            log.info("the server runs no Redis Functions for rivulet; its scripts go by EVALSHA")
 
     def _load(self, conn: Any, script: Script) -> bool:
         """FUNCTION LOAD the script's library; False when the server will not."""
@@ -94,22 +128,11 @@ class FastCalls:
             return False  # NOPERM, OOM, a proxy without FUNCTION
         return True
 
-    def call_many(self, script: Script, calls: Sequence[tuple[Sequence[KeyT], Sequence[ArgT]]]
-                  ) -> list[Any]:
-        """Run ``script`` once per ``(keys, args)``, all sent at once and read
-        in order (one round trip); each reply, or the error reply it got.
-
-        For read-only scripts: after a lost link the caller may send them all
-        again. NOSCRIPT (the first reply says so) loads the script and resends.
-        """
-        conn = self._connection()
-        packed = b"".join(b"".join(_pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args]))
-                          for keys, args in calls)
-        replies = self._pipeline(conn, packed, len(calls))
-        if calls and isinstance(replies[0], rex.NoScriptError):
-            self._roundtrip(conn, conn.pack_command("SCRIPT", "LOAD", script.source))
-            replies = self._pipeline(conn, packed, len(calls))
-        return replies
+    def _pack_many(self, conn: Any, script: Script,
+                   calls: Sequence[tuple[Sequence[KeyT], Sequence[ArgT]]], by_function: bool
+                   ) -> bytes:
+        return b"".join(b"".join(self._pack_call(conn, script, keys, args, 0, by_function))
+                        for keys, args in calls)
 
     def _pack_call(self, conn: Any, script: Script, keys: Sequence[KeyT],
                    args: Sequence[ArgT], fixed: int, by_function: bool) -> Any:
@@ -185,10 +208,14 @@ class FastCalls:
             self._pool.release(conn)
 
 
-def _not_run(error: rex.ResponseError) -> bool:
-    """True for the errors of an FCALL that never ran its function: the
-    library is missing, or the server has no FCALL or denies it (ACL). A
+def _never_ran(error: rex.ResponseError, by_function: bool) -> bool:
+    """True for the errors of a call that never ran its script: NOSCRIPT, or
+    for an FCALL, the library missing or FCALL unknown or denied (ACL). A
     script's own error replies never start like these."""
+    if isinstance(error, rex.NoScriptError):
+        return True
+    if not by_function:
+        return False
     text = str(error)
     return (text.startswith(("Function not found", "unknown command"))
             or (isinstance(error, rex.NoPermissionError) and "'fcall'" in text.lower()))

@@ -6,9 +6,10 @@ call sent again, which is safe because a NOSCRIPT call never ran.
 
 The same source also makes a Redis Functions library (:attr:`Script.library`,
 Redis >= 7): the fast path (:mod:`rivulet.fastpath`) calls the write that
-way, since EVALSHA defines ``_lib.lua``'s twenty functions again on every
-call and FCALL defined them once, at FUNCTION LOAD: about 1.8 us of the write
-script's 13 us of server time.
+way, single writes and the Producer's rounds alike, since EVALSHA defines
+``_lib.lua``'s twenty functions again on every call and FCALL defined them
+once, at FUNCTION LOAD: about 1.8 us of the write script's 13 us of server
+time.
 
 Pipelines are run here rather than through redis-py's ``Script`` objects: its
 pipelines ask ``SCRIPT EXISTS`` before every execute, a second round trip.
@@ -48,8 +49,12 @@ _LIB = resources.files(__name__).joinpath("_lib.lua").read_text(encoding="utf-8"
 class Script:
     """One Lua script from this folder."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, as_function: bool = False) -> None:
         self.name = name
+        #: Called by FCALL where the fast path can (:mod:`rivulet.fastpath`):
+        #: only for scripts that may be refused outright when Redis is full
+        #: and on a replica, as a function without flags is (the write).
+        self.as_function = as_function
         body = resources.files(__name__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
         self.source = f"{_LIB}\n{body}"
         self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
@@ -262,7 +267,7 @@ class Batch:
 
 
 
-WRITE = Script("write")
+WRITE = Script("write", as_function=True)
 READ = Script("read")
 COMMIT = Script("commit")
 SUBSCRIBE = Script("subscribe")

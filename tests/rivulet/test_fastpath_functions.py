@@ -266,3 +266,42 @@ def test_the_fork_generation_changes_in_a_child() -> None:
     os.close(read_end)
     assert child != parent
     assert forks.generation() == parent
+
+
+def _write_calls(channel: str, tokens: list[str]) -> list[tuple[list[str], list[str]]]:
+    from rivulet.client import write_call
+
+    return [write_call(channel, [f'"{t}"'], mode="sub", writer="w", src="w", token=t)
+            for t in tokens]
+
+
+@pytest.mark.parametrize("forget", ["function_flush", "script_flush"])
+def test_a_pipeline_of_writes_reloads_what_it_misses_and_keeps_order(
+    standalone: Any, forget: str
+) -> None:
+    rivulet.Client(redis=standalone, client_id="w", channel_ids="ch")
+    fast = fastpath.for_redis(standalone)
+    assert fast is not None
+    try:
+        assert fast.call_many(scripts.WRITE, _write_calls("ch", ["a", "b"])) == [1, 2]
+        getattr(standalone, forget)()
+        replies = fast.call_many(scripts.WRITE, _write_calls("ch", ["c", "d", "e"]))
+        assert replies == [3, 4, 5]
+        assert fast.call_many(scripts.WRITE, _write_calls("ch", ["d"])) == [-4]  # its token
+        assert stored(standalone, "ch") == [1, 2, 3, 4, 5]
+    finally:
+        fast.close()
+
+
+def test_a_pipeline_of_writes_on_redis_62_goes_by_evalsha(redis62: redis.Redis) -> None:
+    redis62.flushall()
+    redis62.script_flush()
+    rivulet.Client(redis=redis62, client_id="w", channel_ids="ch")
+    fast = fastpath.for_redis(redis62)
+    assert fast is not None
+    try:
+        assert fast.call_many(scripts.WRITE, _write_calls("ch", ["a", "b", "c"])) == [1, 2, 3]
+        assert fast.functions is False
+        assert stored(redis62, "ch") == [1, 2, 3]
+    finally:
+        fast.close()
