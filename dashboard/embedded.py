@@ -34,6 +34,10 @@ LOG_FILE = "redis.log"
 PASSWORD_FILE = "redis-password"  # noqa: S105 - a file name, not a password
 PORT_FILE = "redis-port"
 ENV_FILE = "rivulet.env"
+#: redis-server's config file, written at each start: the password goes to the
+#: server through it (owner-only), never on its command line, which any local
+#: user can read in ``ps``.
+CONF_FILE = "redis-secret.conf"
 #: Only the owner may read the password or the env file that carries it.
 SECRET_MODE = 0o600
 READY_LINE = "Ready to accept connections"
@@ -204,13 +208,23 @@ class EmbeddedRedis:
             out.write("# Written by `rivulet dashboard`: point the rivulet CLI at its Redis.\n"
                       f"export RIVULET_REDIS_URL='{self.url}'\n")
 
+    def _config(self) -> Path:
+        """The owner-only config file holding the password (see CONF_FILE)."""
+        path = self.data_dir / CONF_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
+        os.chmod(path, SECRET_MODE)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write("# Written by `rivulet dashboard` at each start.\n"
+                      f"requirepass {self.password}\n")
+        return path
+
     def _args(self, executable: str, port: int) -> list[str]:
         return [
             executable,
+            str(self._config()),  # first: a config file, then options that override it
             "--bind", self.host,
             "--port", str(port),
             "--protected-mode", "yes",
-            "--requirepass", self.password,
             "--dir", str(self.data_dir),
             "--dbfilename", "dump.rdb",
             "--appendonly", "yes",

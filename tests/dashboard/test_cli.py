@@ -282,6 +282,20 @@ def test_restart_on_the_same_folder_keeps_the_first_url_working(
     assert second.stop()[0] == 0
 
 
+def test_the_password_never_reaches_the_servers_command_line(tmp_path: Path) -> None:
+    # Any local user reads a process's argv (ps, /proc/<pid>/cmdline).
+    with EmbeddedRedis(tmp_path / "data") as server:
+        assert server._proc is not None
+        argv = Path(f"/proc/{server._proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert server.password.encode() not in b" ".join(argv)
+        conf = tmp_path / "data" / "redis-secret.conf"
+        assert conf.stat().st_mode & 0o777 == 0o600
+        assert redis.Redis.from_url(server.url).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=redis.Redis.from_url(server.url)
+                        .connection_pool.connection_kwargs["port"]).ping()
+
+
 def test_a_bad_password_file_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
