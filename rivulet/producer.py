@@ -320,15 +320,10 @@ class Producer:
                     f"client {self.client.client_id!r} is not subscribed to channel "
                     f"{channel!r}; subscribe first", channel,
                 )
-            with call.condition:
-                woken += call.waiting
-                if isinstance(result, BaseException):
-                    for future in call.futures:
-                        future.set_exception(result)
-                else:
-                    first = first_id(result)
-                    for offset, future in enumerate(call.futures):
-                        future.set_result(first + offset)
+            if isinstance(result, BaseException):
+                woken += call.settle(None, result)
+            else:
+                woken += call.settle(first_id(result), None)
             for future in call.futures:
                 if future._done_callbacks:
                     future._run_callbacks()

@@ -27,9 +27,9 @@ class Call:
 
     Its futures share one condition. A ``threading.Condition`` per future
     (what ``Future()`` makes) is most of a send's cost once the garbage
-    collector walks thousands of waiting ones; sharing is safe because the
-    sender settles all of a call's futures while holding the condition, so a
-    waiter never wakes to find its own future still pending.
+    collector walks thousands of waiting ones; sharing is safe because
+    :meth:`settle` resolves all of a call's futures while holding the
+    condition, so a waiter never wakes to find its own future still pending.
     """
 
     __slots__ = ("condition", "data", "futures", "size", "waiting")
@@ -40,11 +40,38 @@ class Call:
     MAX_BYTES = 8 << 20
 
     def __init__(self) -> None:
-        self.condition = threading.Condition()
+        # A plain lock: nothing takes it twice (settle sets the futures' state
+        # itself rather than through set_result, which would).
+        self.condition = threading.Condition(threading.Lock())
         self.data: list[str] = []
         self.futures: list[MessageFuture] = []
         self.size = 0
         self.waiting = 0  # threads inside result() or exception() on its futures
+
+
+    def settle(self, first_id: int | None, error: BaseException | None) -> int:
+        """Resolve every future of the call: to ids from ``first_id`` on, or
+        to ``error``; one wake-up for all its waiters. Returns how many
+        threads were waiting on them.
+
+        What ``set_result`` and ``set_exception`` do, once for the call
+        instead of once per future (each takes the condition and notifies).
+        """
+        with self.condition:
+            for offset, future in enumerate(self.futures):
+                if error is None:
+                    assert first_id is not None
+                    future._result = first_id + offset
+                else:
+                    future._exception = error
+                future._state = FINISHED
+                for waiter in future._waiters:  # concurrent.futures.wait()'s
+                    if error is None:
+                        waiter.add_result(future)
+                    else:
+                        waiter.add_exception(future)
+            self.condition.notify_all()
+            return self.waiting
 
 
 class MessageFuture(concurrent.futures.Future[int]):
@@ -67,6 +94,8 @@ class MessageFuture(concurrent.futures.Future[int]):
     def result(self, timeout: float | None = None) -> int:
         if self._state != FINISHED:
             self._wait(timeout)
+        elif self._exception is None:
+            return self._result  # type: ignore[return-value]  # set with the state
         return super().result(0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -80,17 +109,20 @@ class MessageFuture(concurrent.futures.Future[int]):
         wakes (one wait: only the round's resolution notifies)."""
         self._producer._hurry()
         call = self._call
-        with self._condition:
-            if self._state == FINISHED:
-                return
-            call.waiting += 1
-            try:
-                self._condition.wait(timeout)
-            finally:
-                call.waiting -= 1
-            woken = self._state == FINISHED
-        if woken:
-            self._producer._back()
+        woken = False
+        try:
+            with self._condition:
+                if self._state == FINISHED:
+                    return
+                call.waiting += 1
+                try:
+                    self._condition.wait(timeout)
+                finally:  # even interrupted: a woken thread must report back
+                    call.waiting -= 1
+                    woken = self._state == FINISHED
+        finally:
+            if woken:
+                self._producer._back()
 
     def cancel(self) -> bool:
         """A sent message is on its way; it cannot be called back."""
