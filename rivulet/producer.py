@@ -145,7 +145,8 @@ class Producer:
             self._queued += 1
             if self._queued == 1:
                 self._oldest = time.monotonic()
-                self._work.notify()
+                if self._transit <= 0:  # else the last one back wakes the sender
+                    self._work.notify()
             if self._thread is None:
                 self._start()
         return future
@@ -251,11 +252,13 @@ class Producer:
         ``result()`` (never longer than the linger): the last one to leave
         wakes the sender, which runs once that thread blocks or lets the GIL
         go, by then with its next message queued too. A thread that does not
-        send again delays nobody: it has left.
+        send again delays nobody: it has left. Sends meanwhile leave the
+        sender asleep (each wake-up costs a thread switch or two); the last
+        one back wakes it for them too, to start their linger.
         """
         with self._lock:
             self._transit -= 1
-            if self._transit <= 0 and self._hurried and self._queued:
+            if self._transit <= 0 and self._queued:
                 self._work.notify()
 
     def _run(self) -> None:

@@ -184,15 +184,9 @@ def observe_waits(future: concurrent.futures.Future[int], waiting: threading.Eve
     future._condition = observed  # type: ignore[attr-defined]
 
 
-def test_a_hurried_round_waits_for_the_threads_the_last_round_woke(
-    make_client: Any, backend: Any, producers: list[Producer]
-) -> None:
-    # Threads that each wait on their message come back from a round
-    # together: the next round must not go on the first one's message alone.
-    c = make_client("w", channel_ids="ch")
-    p = producer(producers, c, linger_ms=HOLD_MS)
-    sender_waited = threading.Event()
-    p._work = _ObservedCondition(p._lock, sender_waited)
+def hold_a_woken_thread(p: Producer) -> tuple[threading.Event, threading.Thread]:
+    """Send a message and wait on it in a thread that the round then wakes but
+    that stays inside ``result()`` until the returned event is set."""
     first = p.send("ch", "1")
     first_waits = threading.Event()
     observe_waits(first, first_waits)
@@ -217,6 +211,20 @@ def test_a_hurried_round_waits_for_the_threads_the_last_round_woke(
     assert back.wait(10)  # round 1 resolved; its thread has not left result() yet
     with p._lock:  # and the round's bookkeeping is done
         assert p._space.wait_for(lambda: p._pending == 0, 10)
+    assert p._transit == 1
+    return let_back, woken
+
+
+def test_a_hurried_round_waits_for_the_threads_the_last_round_woke(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    # Threads that each wait on their message come back from a round
+    # together: the next round must not go on the first one's message alone.
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    sender_waited = threading.Event()
+    p._work = _ObservedCondition(p._lock, sender_waited)
+    let_back, woken = hold_a_woken_thread(p)
     second = p.send("ch", "2")
     second_waits = threading.Event()
     observe_waits(second, second_waits)
@@ -234,6 +242,22 @@ def test_a_hurried_round_waits_for_the_threads_the_last_round_woke(
     woken.join()
     waiter.join()
     assert p._transit == 0
+
+
+def test_a_message_sent_while_a_woken_thread_is_out_still_goes_after_the_linger(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    # Such a send leaves the sender asleep (the last thread back wakes it):
+    # with nobody waiting on the message, the linger must still run out.
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=1)
+    let_back, woken = hold_a_woken_thread(p)
+    second = p.send("ch", "2")
+    let_back.set()
+    woken.join()
+    done, _ = concurrent.futures.wait([second], timeout=10)  # waits without hurrying
+    assert done == {second}
+    assert second.result() == 2
 
 
 def test_a_waiter_that_timed_out_holds_back_nobody(
