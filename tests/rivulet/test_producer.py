@@ -366,6 +366,73 @@ def test_a_lost_reply_is_retried_with_its_tokens_and_stored_once(
     assert [m["data"] for m in stored(backend, "b")] == ["y"]
 
 
+def test_a_lost_reply_with_more_calls_of_the_channel_waiting_keeps_their_order(
+    make_client: Any, backend: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = make_client("w", channel_ids="a")
+    p = producer(producers, c, linger_ms=HOLD_MS, max_batch=2)
+    p.send("a", "warm-up").result(timeout=10)
+    lose_next = threading.Event()
+    cls = connection_class(backend)
+    original = cls.read_response
+
+    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = original(self, *args, **kwargs)
+        if lose_next.is_set():
+            lose_next.clear()
+            self.disconnect()
+            raise redis.ConnectionError("reply lost in transit")
+        return reply
+
+    monkeypatch.setattr(cls, "read_response", read_response)
+    futures = [p.send("a", str(i)) for i in range(5)]  # three calls: 2 + 2 + 1
+    lose_next.set()
+    p.flush(timeout=30)
+    assert not lose_next.is_set()
+    assert [f.result() for f in futures] == [2, 3, 4, 5, 6]
+    assert [m["data"] for m in stored(backend, "a")] == ["warm-up", "0", "1", "2", "3", "4"]
+
+
+def test_an_error_reply_to_one_call_retries_that_call_alone(
+    make_client: Any, backend: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hasattr(backend, "get_default_node"):
+        pytest.skip("a cluster client's rounds go through scripts.Batch (its own tests)")
+    from rivulet import fastpath
+
+    c = make_client("w", channel_ids=["a", "b"])
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    p.send("a", "warm-up").result(timeout=10)
+    sizes: list[int] = []
+    original_many = fastpath.FastCalls.call_many
+
+    def call_many(self: Any, script: Any, calls: Any) -> list[Any]:
+        sizes.append(len(calls))
+        return original_many(self, script, calls)
+
+    monkeypatch.setattr(fastpath.FastCalls, "call_many", call_many)
+    loading = threading.Event()
+    cls = connection_class(backend)
+    original = cls.read_response
+
+    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = original(self, *args, **kwargs)  # read: the link stays in step
+        if loading.is_set():
+            loading.clear()
+            raise redis.ResponseError("LOADING Redis is loading the dataset in memory")
+        return reply
+
+    monkeypatch.setattr(cls, "read_response", read_response)
+    futures = [p.send("a", "x"), p.send("b", "y")]
+    loading.set()
+    p.flush(timeout=30)
+    assert not loading.is_set()
+    assert sizes == [2, 1]  # the round, then a's call again on its own
+    assert [f.result() for f in futures] == [2, 1]
+    assert [m["data"] for m in stored(backend, "a")] == ["warm-up", "x"]  # its token
+    assert [m["data"] for m in stored(backend, "b")] == ["y"]
+
+
 def test_rounds_go_on_one_kept_connection_handed_back_on_close(
     make_client: Any, backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
