@@ -303,6 +303,21 @@ def test_not_subscribed_fails_only_that_channels_futures(
     assert len(stored(backend, "mine")) == 2
 
 
+def test_a_broken_channel_fails_only_its_own_futures(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    c = make_client("w", channel_ids=["good", "broken"])
+    backend.set(keys.msg_key("broken"), "not a zset")  # written around the library
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    good = [p.send("good", "a"), p.send("broken", "b"), p.send("good", "c")]
+    p.flush(timeout=10)  # one round holding both channels
+    assert good[0].result() == 1 and good[2].result() == 2
+    error = good[1].exception()
+    assert isinstance(error, rivulet.BackendError) and not isinstance(error, redis.RedisError)
+    assert backend.get(keys.msg_key("broken")) in ("not a zset", b"not a zset")
+    assert p.send("good", "d").result(timeout=10) == 3
+
+
 @pytest.mark.parametrize(("channel", "data", "error"), [
     ("ch", b"bytes", TypeError),
     ("ch", ["a", "list"], TypeError),
