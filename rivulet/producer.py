@@ -3,12 +3,17 @@
 Threads call :meth:`Producer.send`, which validates and encodes the message
 at once and queues it; one background sender thread packs whatever waits for
 each channel into one write-script call, and the calls for all waiting
-channels into one pipeline, so a round trip carries many messages.
+channels into one pipeline, so a round trip carries many messages
+(:mod:`rivulet.producer_rounds` sends it).
 
-Why one call per channel per round trip: the write script remembers only a
-writer's *last* token in each channel. A retried pipeline (its reply lost)
-re-sends every call with its token; with two calls for one channel in it the
-first would no longer be recognised and would be stored twice.
+One round at a time, and one call per channel in it, keep each thread's ids
+in order whatever a retry does. A retried round sends again only the calls
+that failed: with two calls for one channel in flight, an error reply to the
+first alone (LOADING, TRYAGAIN, ...) with the second stored would store the
+first's messages after the second's. The write script recognises a writer's
+last 8 tokens per channel, which leaves room for the client's own writes and
+other producers on the same client. More calls per round would buy little: a
+round's cost is almost all in its messages once a call holds ``max_batch``.
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import scripts
-from .client import write_call
 from .exceptions import (
     BackendError,
     NotSubscribedError,
@@ -35,6 +38,7 @@ from .exceptions import (
 )
 from .names import validate_name
 from .producer_calls import Call, MessageFuture, encode_one, first_id
+from .producer_rounds import RoundWriter
 
 if TYPE_CHECKING:
     from .client import Client
@@ -48,9 +52,10 @@ class Producer:
     all when someone waits on a future, flushes or closes); ``max_batch``
     bounds the messages of one channel in one write call; ``send`` blocks
     while ``max_pending`` messages are unresolved. The client itself is used
-    only for its redis connection, retry policy, id and size limit: the
-    producer draws its own write tokens, so it may share the client with the
-    thread that owns it (close the producer before the client).
+    only for its connection pool (the producer keeps one connection of it for
+    its rounds), retry policy, id and size limit: the producer draws its own
+    write tokens, so it may share the client with the thread that owns it
+    (close the producer before the client).
 
     A forked child gets a sender of its own on its first call; the messages
     the parent had queued stay the parent's to send (their futures, copied
@@ -100,9 +105,9 @@ class Producer:
         self._full = False  # some channel has a full call waiting
         self._hurried = False  # someone waits on a future
         self._flushing = 0
+        self._transit = 0  # threads a round woke that have not left result() yet
         self._thread: threading.Thread | None = None
-        self._token_prefix = os.urandom(6).hex() + ":p:"
-        self._calls = 0
+        self._writer = RoundWriter(self.client)
 
     # -- the public API --------------------------------------------------------
 
@@ -134,7 +139,7 @@ class Producer:
                     self._work.notify()
                 queue.append(Call())
             call = queue[-1]
-            future = MessageFuture(self, call.condition)
+            future = MessageFuture(self, call)
             call.data.append(encoded)
             call.futures.append(future)
             call.size += size
@@ -146,7 +151,8 @@ class Producer:
             self._queued += 1
             if self._queued == 1:
                 self._oldest = time.monotonic()
-                self._work.notify()
+                if self._transit <= 0:  # else the last one back wakes the sender
+                    self._work.notify()
             if self._thread is None:
                 self._start()
         return future
@@ -228,22 +234,47 @@ class Producer:
         self._closed = closed
 
     def _hurry(self) -> None:
-        """Someone waits on a future: send what waits without lingering.
+        """Someone waits on a future: send what waits without lingering, but
+        not before the threads the last round woke are back (:meth:`_back`).
 
-        (Letting the waiting thread send the round itself, sparing the
-        hand-off to the sender, measured no faster: bench/_producer.py.)
+        (Letting a waiting thread send the round itself, sparing the
+        hand-off to the sender, measured slower with bench/_producer.py:
+        0.95-1.06x single writes against 1.18-1.23x, with more thread
+        switches per message, since that thread's own next message then
+        misses the round it sends.)
         """
         if self._pid != os.getpid():
             self._after_fork()  # a child must not send the parent's messages
         with self._lock:
             if self._queued and not self._hurried:
                 self._hurried = True
+                if self._transit <= 0:
+                    self._work.notify()
+
+    def _back(self) -> None:
+        """A thread the last round woke has left ``result()``.
+
+        Threads that each wait on their message come back from a round
+        together, and most send again at once: a hurried round that went on
+        the first one's message would carry one message, the next round the
+        rest. So a hurried round waits until every woken thread has left
+        ``result()`` (never longer than the linger): the last one to leave
+        wakes the sender, which runs once that thread blocks or lets the GIL
+        go, by then with its next message queued too. A thread that does not
+        send again delays nobody: it has left. Sends meanwhile leave the
+        sender asleep (each wake-up costs a thread switch or two); the last
+        one back wakes it for them too, to start their linger.
+        """
+        with self._lock:
+            self._transit -= 1
+            if self._transit <= 0 and self._queued:
                 self._work.notify()
 
     def _run(self) -> None:
         while True:
             taken = self._take()
             if taken is None:
+                self._writer.close()
                 return
             try:
                 results = self._write(taken)
@@ -262,7 +293,9 @@ class Producer:
                         return None
                     self._work.wait()
                     continue
-                if self._full or self._hurried or self._flushing or self._closed:
+                if self._full or self._flushing or self._closed:
+                    break
+                if self._hurried and self._transit <= 0:
                     break
                 left = self._oldest + self.linger_s - time.monotonic()
                 if left <= 0:
@@ -272,8 +305,7 @@ class Producer:
 
     def _take_now(self) -> dict[str, Call]:
         """Take each waiting channel's next call, with the lock held. (One
-        round in flight at a time keeps each thread's ids in order and each
-        channel's retry token recognisable.)"""
+        round in flight at a time keeps each thread's ids in order.)"""
         taken: dict[str, Call] = {}
         for channel, queue in list(self._queues.items()):
             taken[channel] = queue.popleft()
@@ -286,20 +318,12 @@ class Producer:
         return taken
 
     def _write(self, taken: dict[str, Call]) -> list[Any]:
-        """One round trip for the round: a write call per channel, or the error
-        of the whole round (a dropped link once the retries are spent)."""
-        client = self.client
-        batch = scripts.Batch()
-        for channel, call in taken.items():
-            self._calls += 1
-            write_keys, args = write_call(
-                channel, call.data, mode="sub", writer=client.client_id,
-                src=client.client_id, token=f"{self._token_prefix}{self._calls}",
-            )
-            batch.script(scripts.WRITE, write_keys, args)
-        return batch.run(client.redis, client.retry, "producer write", strict=False)
+        """One round trip for the round: a write call per channel, each
+        call's reply or error."""
+        return self._writer.write([(channel, call.data) for channel, call in taken.items()])
 
     def _resolve(self, taken: dict[str, Call], results: list[Any]) -> None:
+        woken = 0
         for (channel, call), result in zip(taken.items(), results):
             if not isinstance(result, BaseException) and first_id(result) is None:
                 result = BackendError(f"the write script answered {result!r}")
@@ -308,14 +332,10 @@ class Producer:
                     f"client {self.client.client_id!r} is not subscribed to channel "
                     f"{channel!r}; subscribe first", channel,
                 )
-            with call.condition:
-                if isinstance(result, BaseException):
-                    for future in call.futures:
-                        future.set_exception(result)
-                else:
-                    first = first_id(result)
-                    for offset, future in enumerate(call.futures):
-                        future.set_result(first + offset)
+            if isinstance(result, BaseException):
+                woken += call.settle(None, result)
+            else:
+                woken += call.settle(first_id(result), None)
             for future in call.futures:
                 if future._done_callbacks:
                     future._run_callbacks()
@@ -324,6 +344,7 @@ class Producer:
                 if self._last.get(channel) is call.futures[-1]:
                     del self._last[channel]
             self._pending -= sum(len(call.futures) for call in taken.values())
+            self._transit += woken
             self._space.notify_all()
 
 

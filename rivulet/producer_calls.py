@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from concurrent.futures._base import PENDING
+from concurrent.futures._base import FINISHED, PENDING
 from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
 from typing import Any, Protocol
 
@@ -14,9 +14,13 @@ from .exceptions import MessageTooLargeError
 
 
 class Sender(Protocol):
-    """What a future asks of its producer: send now, someone is waiting."""
+    """What a future asks of its producer."""
 
-    def _hurry(self) -> None: ...
+    def _hurry(self) -> None:
+        """Someone is about to wait: send without lingering."""
+
+    def _back(self) -> None:
+        """A thread woken by its future's round has left ``result()``."""
 
 
 class Call:
@@ -24,12 +28,12 @@ class Call:
 
     Its futures share one condition. A ``threading.Condition`` per future
     (what ``Future()`` makes) is most of a send's cost once the garbage
-    collector walks thousands of waiting ones; sharing is safe because the
-    sender settles all of a call's futures while holding the condition, so a
-    waiter never wakes to find its own future still pending.
+    collector walks thousands of waiting ones; sharing is safe because
+    :meth:`settle` resolves all of a call's futures while holding the
+    condition, so a waiter never wakes to find its own future still pending.
     """
 
-    __slots__ = ("condition", "data", "futures", "size")
+    __slots__ = ("condition", "data", "futures", "size", "waiting")
 
     #: A call carries at most this many bytes of message data (at least one
     #: message): Redis buffers a whole request, and a 1000-message call of
@@ -37,35 +41,89 @@ class Call:
     MAX_BYTES = 8 << 20
 
     def __init__(self) -> None:
-        self.condition = threading.Condition()
+        # A plain lock: nothing takes it twice (settle sets the futures' state
+        # itself rather than through set_result, which would).
+        self.condition = threading.Condition(threading.Lock())
         self.data: list[str] = []
         self.futures: list[MessageFuture] = []
         self.size = 0
+        self.waiting = 0  # threads inside result() or exception() on its futures
+
+
+    def settle(self, first_id: int | None, error: BaseException | None) -> int:
+        """Resolve every future of the call: to ids from ``first_id`` on, or
+        to ``error``; one wake-up for all its waiters. Returns how many
+        threads were waiting on them.
+
+        What ``set_result`` and ``set_exception`` do, once for the call
+        instead of once per future (each takes the condition and notifies).
+        """
+        with self.condition:
+            for offset, future in enumerate(self.futures):
+                if error is None:
+                    assert first_id is not None
+                    future._result = first_id + offset
+                else:
+                    future._exception = error
+                future._state = FINISHED
+                for waiter in future._waiters:  # concurrent.futures.wait()'s
+                    if error is None:
+                        waiter.add_result(future)
+                    else:
+                        waiter.add_exception(future)
+            self.condition.notify_all()
+            return self.waiting
 
 
 class MessageFuture(concurrent.futures.Future[int]):
-    """A send's outcome. Waiting on it tells the sender not to linger."""
+    """A send's outcome. Waiting on it tells the sender not to linger, and
+    a thread its round wakes tells the sender when it has left (see
+    :meth:`Producer._back <rivulet.producer.Producer._back>`)."""
 
-    def __init__(self, producer: Sender, condition: threading.Condition) -> None:
+    def __init__(self, producer: Sender, call: Call) -> None:
         # Future.__init__'s attributes (unchanged since Python 3.2; a test
         # compares them with a plain Future's), with the call's condition.
-        self._condition = condition
+        self._condition = call.condition
         self._state = PENDING
         self._result = None
         self._exception = None
         self._waiters: list[Any] = []
         self._done_callbacks: list[Any] = []
         self._producer = producer
+        self._call = call
 
     def result(self, timeout: float | None = None) -> int:
-        if not self.done():
-            self._producer._hurry()
-        return super().result(timeout)
+        if self._state != FINISHED:
+            self._wait(timeout)
+        elif self._exception is None:
+            return self._result  # type: ignore[return-value]  # set with the state
+        return super().result(0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        if not self.done():
-            self._producer._hurry()
-        return super().exception(timeout)
+        if self._state != FINISHED:
+            self._wait(timeout)
+        return super().exception(0)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Wait until resolved or ``timeout``; counted in the call's
+        ``waiting`` meanwhile, so the sender knows how many threads a round
+        wakes (one wait: only the round's resolution notifies)."""
+        self._producer._hurry()
+        call = self._call
+        woken = False
+        try:
+            with self._condition:
+                if self._state == FINISHED:
+                    return
+                call.waiting += 1
+                try:
+                    self._condition.wait(timeout)
+                finally:  # even interrupted: a woken thread must report back
+                    call.waiting -= 1
+                    woken = self._state == FINISHED
+        finally:
+            if woken:
+                self._producer._back()
 
     def cancel(self) -> bool:
         """A sent message is on its way; it cannot be called back."""

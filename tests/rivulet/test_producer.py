@@ -164,6 +164,8 @@ def test_many_threads_waiting_on_each_message(
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(ids) == threads_n
+    assert p._transit == 0  # every thread a round woke came back
     for channel in ("a", "b"):
         messages = stored(backend, channel)
         assert [m["id"] for m in messages] == list(range(1, threads_n * per_thread // 2 + 1))
@@ -173,6 +175,112 @@ def test_many_threads_waiting_on_each_message(
             assert mine == sorted(mine)
             assert [by_id[i] for i in mine] == [
                 f"{t}:{i}" for i in range(per_thread) if "ab"[i % 2] == channel]
+
+
+def observe_waits(future: concurrent.futures.Future[int], waiting: threading.Event) -> None:
+    """Give ``future``'s call a condition that reports when a thread waits on it."""
+    observed = _ObservedCondition(threading.Lock(), waiting)
+    future._call.condition = observed  # type: ignore[attr-defined]
+    future._condition = observed  # type: ignore[attr-defined]
+
+
+def hold_a_woken_thread(p: Producer) -> tuple[threading.Event, threading.Thread]:
+    """Send a message and wait on it in a thread that the round then wakes but
+    that stays inside ``result()`` until the returned event is set."""
+    first = p.send("ch", "1")
+    first_waits = threading.Event()
+    observe_waits(first, first_waits)
+    original_write = p._writer.write
+
+    def write_once_waited_on(calls: Any) -> list[Any]:
+        assert first_waits.wait(10)  # the round will wake a waiting thread
+        return original_write(calls)
+
+    p._writer.write = write_once_waited_on  # type: ignore[method-assign]
+    back, let_back = threading.Event(), threading.Event()
+    original_back = p._back
+
+    def held_back() -> None:
+        back.set()
+        assert let_back.wait(10)
+        original_back()
+
+    p._back = held_back  # type: ignore[method-assign]
+    woken = threading.Thread(target=first.result, args=(10,))
+    woken.start()
+    assert back.wait(10)  # round 1 resolved; its thread has not left result() yet
+    with p._lock:  # and the round's bookkeeping is done
+        assert p._space.wait_for(lambda: p._pending == 0, 10)
+    assert p._transit == 1
+    return let_back, woken
+
+
+def test_a_hurried_round_waits_for_the_threads_the_last_round_woke(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    # Threads that each wait on their message come back from a round
+    # together: the next round must not go on the first one's message alone.
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    sender_waited = threading.Event()
+    p._work = _ObservedCondition(p._lock, sender_waited)
+    let_back, woken = hold_a_woken_thread(p)
+    second = p.send("ch", "2")
+    second_waits = threading.Event()
+    observe_waits(second, second_waits)
+    waiter = threading.Thread(target=second.result, args=(10,))
+    waiter.start()
+    assert second_waits.wait(10)  # hurried: someone waits on it
+    with p._lock:  # wake the sender to decide again, and see what it decides
+        sender_waited.clear()
+        p._work.notify()
+    assert sender_waited.wait(10)
+    assert not second.done()  # held while the woken thread is out
+    assert [m["data"] for m in stored(backend, "ch")] == ["1"]
+    let_back.set()  # it leaves result(): the held round goes
+    assert second.result(timeout=10) == 2
+    woken.join()
+    waiter.join()
+    assert p._transit == 0
+
+
+def test_a_message_sent_while_a_woken_thread_is_out_still_goes_after_the_linger(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    # Such a send leaves the sender asleep (the last thread back wakes it):
+    # with nobody waiting on the message, the linger must still run out.
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=1)
+    let_back, woken = hold_a_woken_thread(p)
+    second = p.send("ch", "2")
+    let_back.set()
+    woken.join()
+    done, _ = concurrent.futures.wait([second], timeout=10)  # waits without hurrying
+    assert done == {second}
+    assert second.result() == 2
+
+
+def test_a_waiter_that_timed_out_holds_back_nobody(
+    make_client: Any, producers: list[Producer]
+) -> None:
+    c = make_client("w", channel_ids="ch")
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    future = p.send("ch", "x")
+    gate = threading.Event()
+    original_write = p._writer.write
+
+    def gated(calls: Any) -> list[Any]:
+        assert gate.wait(10)
+        return original_write(calls)
+
+    p._writer.write = gated  # type: ignore[method-assign]
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.result(timeout=0)  # hurries the round, then gives up at once
+    gate.set()
+    p.flush(timeout=10)
+    assert future.result(timeout=0) == 1
+    assert p._transit == 0  # it was not counted as woken by the round
+    assert p.send("ch", "y").result(timeout=10) == 2
 
 
 def test_not_subscribed_fails_only_that_channels_futures(
@@ -193,6 +301,21 @@ def test_not_subscribed_fails_only_that_channels_futures(
             f.result()
     assert backend.exists(keys.msg_key("typo")) == 0
     assert len(stored(backend, "mine")) == 2
+
+
+def test_a_broken_channel_fails_only_its_own_futures(
+    make_client: Any, backend: Any, producers: list[Producer]
+) -> None:
+    c = make_client("w", channel_ids=["good", "broken"])
+    backend.set(keys.msg_key("broken"), "not a zset")  # written around the library
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    good = [p.send("good", "a"), p.send("broken", "b"), p.send("good", "c")]
+    p.flush(timeout=10)  # one round holding both channels
+    assert good[0].result() == 1 and good[2].result() == 2
+    error = good[1].exception()
+    assert isinstance(error, rivulet.BackendError) and not isinstance(error, redis.RedisError)
+    assert backend.get(keys.msg_key("broken")) in ("not a zset", b"not a zset")
+    assert p.send("good", "d").result(timeout=10) == 3
 
 
 @pytest.mark.parametrize(("channel", "data", "error"), [
@@ -218,16 +341,16 @@ def test_bad_input_is_refused_at_once_and_nothing_is_queued(
     assert [m["data"] for m in stored(backend, "ch")] == ["fine"]
 
 
-def connection_class(backend: Any) -> type[Any]:
-    """The class whose ``read_response`` the backend's connections use."""
+def connection_class(backend: Any, method: str = "read_response") -> type[Any]:
+    """The class whose ``method`` the backend's connections use."""
     if hasattr(backend, "get_default_node"):  # RedisCluster
         pool = backend.get_default_node().redis_connection.connection_pool
     else:
         pool = backend.connection_pool
     for cls in pool.connection_class.__mro__:
-        if "read_response" in vars(cls):
+        if method in vars(cls):
             return cls  # type: ignore[no-any-return]
-    raise AssertionError("no read_response")
+    raise AssertionError(f"no {method}")
 
 
 def test_a_lost_reply_is_retried_with_its_tokens_and_stored_once(
@@ -256,6 +379,112 @@ def test_a_lost_reply_is_retried_with_its_tokens_and_stored_once(
     assert [f.result() for f in futures] == [2, 1, 3]
     assert [m["data"] for m in stored(backend, "a")] == ["warm-up", "x", "z"]
     assert [m["data"] for m in stored(backend, "b")] == ["y"]
+
+
+def test_a_lost_reply_with_more_calls_of_the_channel_waiting_keeps_their_order(
+    make_client: Any, backend: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = make_client("w", channel_ids="a")
+    p = producer(producers, c, linger_ms=HOLD_MS, max_batch=2)
+    p.send("a", "warm-up").result(timeout=10)
+    lose_next = threading.Event()
+    cls = connection_class(backend)
+    original = cls.read_response
+
+    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = original(self, *args, **kwargs)
+        if lose_next.is_set():
+            lose_next.clear()
+            self.disconnect()
+            raise redis.ConnectionError("reply lost in transit")
+        return reply
+
+    monkeypatch.setattr(cls, "read_response", read_response)
+    futures = [p.send("a", str(i)) for i in range(5)]  # three calls: 2 + 2 + 1
+    lose_next.set()
+    p.flush(timeout=30)
+    assert not lose_next.is_set()
+    assert [f.result() for f in futures] == [2, 3, 4, 5, 6]
+    assert [m["data"] for m in stored(backend, "a")] == ["warm-up", "0", "1", "2", "3", "4"]
+
+
+def test_an_error_reply_to_one_call_retries_that_call_alone(
+    make_client: Any, backend: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hasattr(backend, "get_default_node"):
+        pytest.skip("a cluster client's rounds go through scripts.Batch (its own tests)")
+    from rivulet import fastpath
+
+    c = make_client("w", channel_ids=["a", "b"])
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    p.send("a", "warm-up").result(timeout=10)
+    sizes: list[int] = []
+    original_many = fastpath.FastCalls.call_many
+
+    def call_many(self: Any, script: Any, calls: Any) -> list[Any]:
+        sizes.append(len(calls))
+        return original_many(self, script, calls)
+
+    monkeypatch.setattr(fastpath.FastCalls, "call_many", call_many)
+    loading = threading.Event()
+    cls = connection_class(backend)
+    original = cls.read_response
+
+    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = original(self, *args, **kwargs)  # read: the link stays in step
+        if loading.is_set():
+            loading.clear()
+            raise redis.ResponseError("LOADING Redis is loading the dataset in memory")
+        return reply
+
+    monkeypatch.setattr(cls, "read_response", read_response)
+    futures = [p.send("a", "x"), p.send("b", "y")]
+    loading.set()
+    p.flush(timeout=30)
+    assert not loading.is_set()
+    assert sizes == [2, 1]  # the round, then a's call again on its own
+    assert [f.result() for f in futures] == [2, 1]
+    assert [m["data"] for m in stored(backend, "a")] == ["warm-up", "x"]  # its token
+    assert [m["data"] for m in stored(backend, "b")] == ["y"]
+
+
+def test_rounds_go_on_one_kept_connection_handed_back_on_close(
+    make_client: Any, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hasattr(backend, "get_default_node"):
+        pytest.skip("a cluster client routes each call through scripts.Batch")
+    c = make_client("w", channel_ids=["a", "b"])
+    pool = c.redis.connection_pool
+    checkouts: list[Any] = []
+    original = type(pool).get_connection
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        connection = original(self, *args, **kwargs)
+        checkouts.append(connection)
+        return connection
+
+    monkeypatch.setattr(type(pool), "get_connection", counting)
+    p = Producer(c, linger_ms=HOLD_MS)
+    assert p.send("a", "warm-up").result(timeout=10) == 1  # connected, script loaded
+    assert len(checkouts) == 1
+    sent = [0]
+    connection_cls = connection_class(backend, "send_packed_command")
+    original_send = connection_cls.send_packed_command
+
+    def send_packed_command(self: Any, *args: Any, **kwargs: Any) -> None:
+        sent[0] += 1
+        original_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(connection_cls, "send_packed_command", send_packed_command)
+    for i in range(3):
+        futures = [p.send("a", f"a{i}"), p.send("b", f"b{i}"), p.send("a", f"c{i}")]
+        p.flush(timeout=10)
+        assert [f.result() for f in futures] == [2 * i + 2, i + 1, 2 * i + 3]
+    assert sent[0] == 3  # a round, both channels' calls in it, is one send
+    assert len(checkouts) == 1  # and no pool checkout of its own
+    assert checkouts[0] in pool._in_use_connections
+    p.close()
+    assert checkouts[0] not in pool._in_use_connections  # back in the pool
 
 
 def test_connection_error_reaches_the_futures_once_retries_are_spent() -> None:
@@ -406,8 +635,9 @@ def test_futures_have_the_attributes_of_a_plain_future(
     p = producer(producers, make_client("w", channel_ids="ch"), linger_ms=HOLD_MS)
     future = p.send("ch", "x")
     plain: concurrent.futures.Future[int] = concurrent.futures.Future()
-    assert set(vars(future)) - {"_producer"} == set(vars(plain))
-    assert {k: type(v) for k, v in vars(future).items() if k != "_producer"} == {
+    ours = {"_producer", "_call"}
+    assert set(vars(future)) - ours == set(vars(plain))
+    assert {k: type(v) for k, v in vars(future).items() if k not in ours} == {
         k: type(v) for k, v in vars(plain).items()}
     p.flush(timeout=10)
     assert future.result() == 1
