@@ -38,34 +38,66 @@ def subscriber_rows(channel: str, reply: list[Any], hist: Any, window: float,
 
 def judged_subscribers(channel: str, reply: list[Any], snapshots: list[history.Snapshot],
                        window: float, stop_after: float) -> Rows[SubscriberInfo]:
-    """:func:`subscriber_rows` over snapshots already parsed (/metrics sends
-    lagscan.lua's fields in subscribers.lua's shape: one set of rules)."""
-    head, now = int(reply[1]), int(reply[2])
+    """:func:`subscriber_rows` over snapshots already parsed."""
     rows: Rows[SubscriberInfo] = Rows()
-    flat = reply[3:]
-    for i in range(0, len(flat), 6):
-        client, index, pending, oldest_ts, read_ts, since = flat[i:i + 6]
-        client, index, pending = text(client), int(index), int(pending)
-        lag = max(0, head - index)
-        points = history.points(snapshots, client)
-        judged = status.judge(index=index, head=head, last_read_ts=_none(read_ts),
-                              subscribed_ts=_none(since), points=points, now_ms=now,
-                              window_s=window, stop_after_s=stop_after)
+    for (client, index, lag, pending, lag_s, read_ts, beyond, judged_status, read_rate,
+         eta_s) in judged(int(reply[1]), int(reply[2]), reply[3:], snapshots, window,
+                          stop_after):
         rows.append(SubscriberInfo(
             channel=channel,
             client_id=client,
             index=index,
             lag=lag,
             pending=pending,
-            lag_seconds=status.lag_seconds(
-                stored_age_s=_age_s(now, int(oldest_ts)) if pending else 0.0, lag=lag,
-                pending=pending, points=points, index=index, now_ms=now),
-            last_read_ts=_none(read_ts),
-            beyond_head=index > head,
-            status=judged.status,
-            read_rate=judged.read_rate,
-            eta_s=judged.eta_s,
+            lag_seconds=lag_s,
+            last_read_ts=read_ts,
+            beyond_head=beyond,
+            status=judged_status,
+            read_rate=read_rate,
+            eta_s=eta_s,
         ))
+    return rows
+
+
+#: One subscriber as :func:`judged` gives it: SubscriberInfo's fields after
+#: the channel, in its order.
+Judged = tuple[str, int, int, int, float, "int | None", bool, str, "float | None",
+               "float | None"]
+
+
+def judged(head: int, now: int, flat: list[Any], snapshots: list[history.Snapshot],
+           window: float, stop_after: float) -> list[Judged]:
+    """Each subscriber of subscribers.lua's rows ``flat`` (client, index,
+    pending, oldest pending ts, last read ts, subscribe ts; -1: none) judged
+    at ``now`` against the channel's ``head`` and ``snapshots``.
+
+    One pass over the snapshots gives every subscriber its points, rather
+    than one pass per subscriber (history.points), as plain tuples: the
+    listing and /metrics judge tens of thousands of subscribers a call.
+    """
+    by_client: dict[str, list[status.Point]] = {}
+    for snap in snapshots:
+        for client_id, at in snap.indexes.items():
+            point = status.Point(snap.ts, at, snap.head_id)
+            found = by_client.get(client_id)
+            if found is None:
+                by_client[client_id] = [point]
+            else:
+                found.append(point)
+    judge, lag_seconds, none = status.judge, status.lag_seconds, _none
+    rows: list[Judged] = []
+    for i in range(0, len(flat), 6):
+        client = text(flat[i])
+        index, pending, oldest_ts = int(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3])
+        read_ts, since = none(flat[i + 4]), none(flat[i + 5])
+        lag = head - index if head > index else 0
+        points = by_client.get(client, ())
+        verdict = judge(index=index, head=head, last_read_ts=read_ts, subscribed_ts=since,
+                        points=points, now_ms=now, window_s=window, stop_after_s=stop_after)
+        lag_s = lag_seconds(stored_age_s=_age_s(now, oldest_ts) if pending else 0.0, lag=lag,
+                            pending=pending, points=points, index=index, now_ms=now)
+        rows.append((client, index, lag, pending, lag_s, read_ts, index > head, verdict.status,
+                     verdict.read_rate, verdict.eta_s))
     return rows
 
 
@@ -87,3 +119,36 @@ def channel_write_rate(snapshots: list[history.Snapshot], head: int, now_ms: int
     when history does not reach back a whole window); /metrics shares it."""
     start = status.baseline(history.head_points(snapshots), now_ms, window)
     return status.rate(start.head, head, start.ts, now_ms) if start else None
+
+
+def listed_channel(name: str, header: list[str], flat: list[Any],
+                   snapshots: list[history.Snapshot], window: float,
+                   stop_after: float) -> ChannelInfo:
+    """A listing row from lagscan.lua's "listing" reply: info.lua's numbers
+    (``header``), judged as :func:`judged_channel` judges them, built once."""
+    (head, count, oldest_id, oldest_ts, newest_id, newest_ts, min_index, unread_ts,
+     last_write, max_messages, max_age_ms, now) = (int(v) for v in header[:12])
+    subs = len(flat) // 6
+    max_lag = max(0, head - min_index) if subs else 0
+    max_lag_s = _age_s(now, unread_ts) if max_lag else 0.0
+    rows = judged(head, now, flat, snapshots, window, stop_after)
+    if rows and max_lag:
+        max_lag_s = max(max_lag_s, max(r[4] for r in rows))
+    return ChannelInfo(
+        name=name,
+        head_id=head,
+        message_count=count,
+        oldest_id=None if oldest_id < 0 else oldest_id,
+        newest_id=None if newest_id < 0 else newest_id,
+        oldest_ts=None if oldest_ts < 0 else oldest_ts,
+        newest_ts=None if newest_ts < 0 else newest_ts,
+        subscriber_count=subs,
+        max_lag=max_lag,
+        max_lag_seconds=max_lag_s,
+        last_write_ts=None if last_write < 0 else last_write,
+        max_messages=None if max_messages < 0 else max_messages,
+        max_age=None if max_age_ms < 0 else max_age_ms / 1000,
+        error=header[12] or None,
+        status=status.worst(r[7] for r in rows),
+        write_rate=channel_write_rate(snapshots, head, now, window),
+    )
