@@ -17,29 +17,12 @@ from typing import Any, NamedTuple
 from . import fastpath, history, keys, lag_rows, scripts
 from .codec import text
 from .exceptions import InvalidNameError, RivuletError, translate
+from .lag_rows import SubscriberLag as SubscriberLag  # re-exported: the rows' type
 from .names import validate_name
 from .retry import RetryPolicy
 
 #: lagscan.lua's fields before the subscribers' (see its header).
 HEADER = 13
-
-
-class SubscriberLag(NamedTuple):
-    """One subscriber's row in a scan: :class:`rivulet.SubscriberInfo`'s
-    fields and values (one set of rules), as a tuple: a frozen dataclass per
-    subscriber was a fifth of a 50,000-subscriber scrape's client time."""
-
-    channel: str
-    client_id: str
-    index: int  # type: ignore[assignment]  # shadows tuple.index, as SubscriberInfo names it
-    lag: int
-    pending: int
-    lag_seconds: float
-    last_read_ts: int | None
-    beyond_head: bool
-    status: str
-    read_rate: float | None
-    eta_s: float | None
 
 
 class ChannelLag(NamedTuple):
@@ -148,8 +131,8 @@ def _row(name: str, reply: Reply, now: int, window: float, stop_after: float) ->
     snapshots = history.parse(reply.snapshots)
     subscribers: list[SubscriberLag] = []
     if not reply.header[12]:  # no planted members (a listing "problem"): show them
-        subscribers = [SubscriberLag(name, *judged) for judged in lag_rows.judged(
-            head, now, reply.subscribers, snapshots, window, stop_after)]
+        subscribers = lag_rows.judged(name, head, now, reply.subscribers, snapshots, window,
+                                      stop_after)
     return ChannelLag(name, head, int(reply.header[1]), len(reply.subscribers) // 6,
                       subscribers,
                       write_rate=lag_rows.channel_write_rate(snapshots, head, now, window))
