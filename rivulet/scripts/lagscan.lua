@@ -143,7 +143,7 @@ local full = listing
 local rows_out = {}  -- client, then its five numbers as one string
 -- A member planted with a "\n" or "\30" in its name would shift the
 -- fields of one string: such a channel is sent as an array (below).
-local odd = false
+local odd = #rows > 0 and string.find(table.concat(rows), '[\n\30]') ~= nil
 for i = 1, #rows, 2 do
   local client, index = rows[i], rows[i + 1]
   local known = past(index)
@@ -151,9 +151,6 @@ for i = 1, #rows, 2 do
   local since = tonumber(since_at['s:' .. client]) or -1
   if since < 0 or known[1] < head_id - shown then
     full = true
-  end
-  if string.find(client, '[\n\30]') then
-    odd = true
   end
   rows_out[#rows_out + 1] = client
   rows_out[#rows_out + 1] = string.format('%d\n%d\n%d\n%d\n%d', shown, known[1], known[2],
