@@ -1,24 +1,18 @@
 """Subscriber and channel rows with what the lag history says about them:
 status, rates, ETA and a time lag that pruning cannot shorten (SPEC 8).
 
-The Admin fetches the subscribers script's reply and the channel's snapshots
-in one pipeline; turning them into rows is here, so admin.py stays about
-asking Redis.
+The Admin fetches the scripts' replies (subscribers.lua and the history for
+one channel's subscribers, lagscan.lua for listings and /metrics); turning
+them into rows is here, so admin.py stays about asking Redis.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 from . import history, status
 from .codec import text
 from .models import ChannelInfo, Rows, SubscriberInfo
-
-
-def _none(value: Any) -> int | None:
-    number = int(value)
-    return None if number < 0 else number
 
 
 def _age_s(now_ms: int, ts: int) -> float:
@@ -104,18 +98,6 @@ def judged(channel: str, head: int, now: int, flat: list[Any],
     return rows
 
 
-def judged_channel(row: ChannelInfo, subs: list[Any], hist: Any, window: float,
-                   stop_after: float) -> ChannelInfo:
-    """``row`` with its status (the worst subscriber's), write rate and
-    history-aware ``max_lag_seconds``."""
-    subscribers = subscriber_rows(row.name, subs, hist, window, stop_after)
-    write_rate = channel_write_rate(_snapshots(hist), row.head_id, int(subs[2]), window)
-    worst_lag_s = max((r.lag_seconds for r in subscribers), default=0.0)
-    return dataclasses.replace(
-        row, status=status.worst(r.status for r in subscribers), write_rate=write_rate,
-        max_lag_seconds=max(row.max_lag_seconds, worst_lag_s) if row.max_lag else 0.0)
-
-
 def channel_write_rate(snapshots: list[history.Snapshot], head: int, now_ms: int,
                        window: float) -> float | None:
     """Messages per second written since the window's start snapshot (None
@@ -128,7 +110,8 @@ def listed_channel(name: str, header: list[str], flat: list[Any],
                    snapshots: list[history.Snapshot], window: float,
                    stop_after: float) -> ChannelInfo:
     """A listing row from lagscan.lua's "listing" reply: info.lua's numbers
-    (``header``), judged as :func:`judged_channel` judges them, built once."""
+    (``header``) with the worst of its subscribers' statuses, the write rate
+    and a ``max_lag_seconds`` that pruning cannot shorten."""
     (head, count, oldest_id, oldest_ts, newest_id, newest_ts, min_index, unread_ts,
      last_write, max_messages, max_age_ms, now) = (int(v) for v in header[:12])
     subs = len(flat) // 6
