@@ -1,45 +1,46 @@
-"""``/metrics`` and the lag scan, today's way against the way before issue 9.
+"""``/metrics`` and the full lag scan, now against a baseline commit's code.
 
-The old way is kept here only to be measured against: prometheus_client's
-metric families over :meth:`Admin.channels` and :meth:`Admin.subscribers_many`
-(two scripts per channel, a model object per row and per sample).
+The baseline (issue 9's targets are measured against main at 2eb8200) runs
+in a child process from that commit's tree (``git archive`` into a temporary
+directory), on the same Redis and the same CPU as this process, one call at a
+time when asked: the two sides alternate round by round, so drift on a
+shared machine hits both. Its own code, not a copy kept here, is what runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from bench import _server
 
+#: main when issue 9's /metrics and lag-scan targets were set.
+BASELINE_REF = "2eb8200"
+#: The first release's /metrics at 10,001 channels x 5 subscribers (issue 9):
+#: the 5x target is a scrape of at most a fifth of this.
+FIRST_RELEASE_METRICS_S = 2.3
 
-class _OldCollector:
-    def __init__(self, admin: Any) -> None:
-        self.admin = admin
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        channels = self.admin.channels()
-        subscribers = self.admin.subscribers_many([c.name for c in channels if c.error is None])
-        per_channel = [GaugeMetricFamily(n, n, labels=["channel"]) for n in (
-            "rivulet_channel_messages", "rivulet_channel_head_id", "rivulet_channel_subscribers")]
-        per_sub = [GaugeMetricFamily(n, n, labels=["channel", "client"]) for n in (
-            "rivulet_subscriber_lag_messages", "rivulet_subscriber_lag_seconds")]
-        for info in channels:
-            per_channel[0].add_metric([info.name], info.message_count)
-            per_channel[1].add_metric([info.name], info.head_id)
-            per_channel[2].add_metric([info.name], info.subscriber_count)
-            for sub in subscribers.get(info.name, []):
-                per_sub[0].add_metric([info.name, sub.client_id], sub.lag)
-                per_sub[1].add_metric([info.name, sub.client_id], sub.lag_seconds)
-        yield from (*per_channel, *per_sub)
-
-
-def old_metrics(admin: Any) -> bytes:
-    """The scrape before issue 9."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_OldCollector(admin))  # type: ignore[arg-type]
-    return bytes(generate_latest(registry))
+# Runs in the child, from the baseline's tree: one timed call per request.
+_WORKER = """
+import gc, sys, time
+import rivulet
+if not rivulet.__file__.startswith(sys.path[0]):
+    sys.exit(f"baseline imported rivulet from {rivulet.__file__}, not {sys.path[0]}")
+from dashboard.metrics import exposition
+admin = rivulet.Admin(sys.argv[1])
+calls = {"channels": admin.channels, "metrics": lambda: exposition(admin.lag_scan())}
+for line in sys.stdin:
+    call = calls[line.strip()]
+    gc.collect()
+    start = time.perf_counter()
+    call()
+    print(time.perf_counter() - start, flush=True)
+"""
 
 
 def new_metrics(admin: Any) -> bytes:
@@ -52,3 +53,49 @@ def new_metrics(admin: Any) -> bytes:
 def series(body: bytes) -> int:
     """The samples in an exposition (its lines that are no comment)."""
     return body.count(b"\n") - body.count(b"# ")
+
+
+class Baseline:
+    """``ref``'s rivulet in a child process, timing one call per :meth:`time`."""
+
+    def __init__(self, url: str, ref: str = BASELINE_REF) -> None:
+        self.ref = ref
+        self._dir = tempfile.TemporaryDirectory(prefix="rivulet-baseline-")
+        root = _server.repo_root()
+        archive = Path(self._dir.name) / "tree.tar"
+        with archive.open("wb") as out:
+            subprocess.run(["git", "-C", str(root), "archive", ref], stdout=out, check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(self._dir.name, filter="data")
+        # The baseline's tree first on the path: its rivulet and dashboard, not ours.
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", f"import sys; sys.path.insert(0, {self._dir.name!r})\n"
+             + _WORKER, url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=self._dir.name)
+
+    def time(self, call: str) -> float:
+        """Seconds one ``call`` ("channels" or "metrics") took in the baseline."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(call + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.ref} baseline process died (exit {self._proc.wait()})")
+        return float(line)
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._dir.cleanup()
+
+    def __enter__(self) -> Baseline:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()

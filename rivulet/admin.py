@@ -11,18 +11,16 @@ import fnmatch
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from . import history, keys, lag_rows, lagscan, scripts
 from . import search as search_mod
 from . import status as status_rules
-from .admin_base import age_s, non_negative, none_if_negative
+from .admin_base import non_negative
 from .admin_messages import MessagesAdmin
 from .client import IndexPolicy
 from .codec import display_id, text
 from .exceptions import (
     ChannelNotFoundError,
-    InvalidNameError,
     NotSubscribedError,
     RivuletError,
 )
@@ -106,35 +104,23 @@ class Admin(MessagesAdmin):
                             self.window, self.stop_after)
 
     def _infos(self, names: list[str], skip_missing: bool) -> Rows[ChannelInfo]:
-        batch = scripts.Batch()
-        for name in names:
-            try:
-                batch.script(scripts.INFO, keys.channel_keys(validate_name(name))[:5], [])
-                # Status and rates need the subscribers and history: same pipeline.
-                batch.script(scripts.SUBSCRIBERS, keys.reader_keys(name), [])
-                batch.command("lrange", keys.history_key(name), 0, -1)
-            except InvalidNameError as error:
-                # Registered around the library: report it, send nothing for it.
-                batch.constant(error)
-                batch.constant(error)
-                batch.constant(error)
+        # One script per channel gives its numbers, its subscribers' and the
+        # history their statuses need (lagscan.lua in "listing" mode).
+        replies = lagscan.fetch(self.redis, self.retry, names,
+                                lambda batch: self._run(batch, "channel info", strict=False),
+                                "listing", None, self.window, "channel info")
         rows: Rows[ChannelInfo] = Rows()
-        results = self._run(batch, "channel info", strict=False)
-        for name, reply, subs, hist in zip(names, results[0::3], results[1::3], results[2::3]):
-            if isinstance(reply, InvalidNameError):
-                rows.append(_broken_channel(name, str(reply)))
-                continue
+        for name, reply in zip(names, replies):
             if isinstance(reply, RivuletError):
+                # A key of the wrong type, or a name registered around the library.
                 rows.append(_broken_channel(name, str(reply)))
-            elif not int(reply[0]):
+            elif reply is None:
                 if not skip_missing:
                     raise ChannelNotFoundError(name)
             else:
-                # The script's 15th value names members reads skip ("" if none).
-                row = _channel_info(name, reply[:14], text(reply[14]) or None)
-                if not isinstance(subs, Exception) and int(subs[0]):
-                    row = lag_rows.judged_channel(row, subs, hist, self.window, self.stop_after)
-                rows.append(row)
+                rows.append(lag_rows.listed_channel(
+                    name, reply.header, reply.subscribers, history.parse(reply.snapshots),
+                    self.window, self.stop_after))
         return rows
 
     def delete_channel(self, name: str) -> bool:
@@ -403,28 +389,6 @@ class Admin(MessagesAdmin):
             except ChannelNotFoundError:
                 continue  # deleted meanwhile: nothing left to leave
         return left
-
-
-def _channel_info(name: str, r: list[Any], problem: str | None = None) -> ChannelInfo:
-    (_, head, count, oldest_id, oldest_ts, newest_id, newest_ts, subs, min_index,
-     unread_ts, last_write, max_messages, max_age_ms, now) = (int(v) for v in r)
-    max_lag = max(0, head - min_index) if subs else 0
-    return ChannelInfo(
-        name=name,
-        head_id=head,
-        message_count=count,
-        oldest_id=none_if_negative(oldest_id),
-        newest_id=none_if_negative(newest_id),
-        oldest_ts=none_if_negative(oldest_ts),
-        newest_ts=none_if_negative(newest_ts),
-        subscriber_count=subs,
-        max_lag=max_lag,
-        max_lag_seconds=age_s(now, unread_ts) if max_lag else 0.0,
-        last_write_ts=none_if_negative(last_write),
-        max_messages=none_if_negative(max_messages),
-        max_age=None if max_age_ms < 0 else max_age_ms / 1000,
-        error=problem,
-    )
 
 
 def _broken_channel(name: str, error: str) -> ChannelInfo:
