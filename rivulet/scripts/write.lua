@@ -8,6 +8,7 @@
 --                          RECENT_TOKENS writes, newest first
 -- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
 -- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
+-- KEYS[7] rvl:bell:{C}     stream: the doorbell blocked readers wait on
 -- ARGV[1] mode: "sub" (writer must be subscribed), "exists" (channel must
 --         exist) or "create"
 -- ARGV[2] writer's id (checked in "sub" mode; names its last-write field)
@@ -121,5 +122,5 @@ if meta[2] or meta[3] then
 end
 
 record_history(id_key, sub_key, KEYS[5], KEYS[6])
-wake_readers(publish, wake, last)
+wake_readers(publish, wake, last, KEYS[7])
 return {first, count, 0}
