@@ -415,8 +415,9 @@ class Client:
         else:
             unrun = [i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)]
             results = [translate(r) if isinstance(r, Exception) else r for r in results]
-            for i, reply in zip(unrun, self._read_batch([reads[i] for i in unrun])):
-                results[i] = reply  # a flushed script cache: these never ran
+            if unrun:  # a flushed script cache: these never ran
+                for i, reply in zip(unrun, self._read_batch([reads[i] for i in unrun])):
+                    results[i] = reply
         inbox: Inbox = {}
         indexes: dict[str, int] = {}
         gone: list[str] = []
@@ -482,8 +483,9 @@ class Client:
             lambda: fast.call_many(scripts.READ, [(k, a) for _, k, a in reads]), "read")
         again = [i for i, r in enumerate(results) if isinstance(r, Exception) and is_transient(r)]
         results = [translate(r) if isinstance(r, Exception) else r for r in results]
-        for i, reply in zip(again, self._read_batch([reads[i] for i in again])):
-            results[i] = reply
+        if again:  # the ordinary path's retries, for those alone
+            for i, reply in zip(again, self._read_batch([reads[i] for i in again])):
+                results[i] = reply
         return results
 
     def _read_batch(self, reads: list[Read]) -> list[Any]:
