@@ -24,13 +24,7 @@ from .codec import (
     json_literal,
     text,
 )
-from .exceptions import (
-    NotReplicatedError,
-    NotSubscribedError,
-    RivuletError,
-    is_transient,
-    translate,
-)
+from .exceptions import NotReplicatedError, NotSubscribedError, RivuletError, translate
 from .mirror import IndexMirror, out_of_memory
 from .names import validate_name, validate_names
 from .policy import IndexPolicy, checked_limit, checked_timeout
@@ -411,7 +405,9 @@ class Client:
         results = self._wakeup.replies(reads)
         woken = results is not None
         if results is None:
-            results = self._look(reads)
+            # One broken channel costs only itself: its error is reported and
+            # the others are delivered (its script failed before writing).
+            results = self._read_batch(reads)
         else:
             unrun = [i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)]
             results = [translate(r) if isinstance(r, Exception) else r for r in results]
@@ -470,23 +466,6 @@ class Client:
              [self.client_id, limit, commit]) for c in channels]
         self._reads = ((list(channels), limit, commit), reads)
         return reads
-
-    def _look(self, reads: list[Read]) -> list[Any]:
-        """Run ``reads``; each reply, or its error translated. One broken
-        channel costs only itself: its error is reported and the others are
-        delivered (its script failed before writing)."""
-        fast = self._fast
-        if fast is None:
-            return self._read_batch(reads)
-        # On the kept connection, without redis-py's per-command layer.
-        results = self.retry.run(
-            lambda: fast.call_many(scripts.READ, [(k, a) for _, k, a in reads]), "read")
-        again = [i for i, r in enumerate(results) if isinstance(r, Exception) and is_transient(r)]
-        results = [translate(r) if isinstance(r, Exception) else r for r in results]
-        if again:  # the ordinary path's retries, for those alone
-            for i, reply in zip(again, self._read_batch([reads[i] for i in again])):
-                results[i] = reply
-        return results
 
     def _read_batch(self, reads: list[Read]) -> list[Any]:
         batch = scripts.Batch()

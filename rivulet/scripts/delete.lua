@@ -1,7 +1,8 @@
 -- delete.lua: delete one channel: messages, indexes, counter, everything.
 --
--- KEYS[1..9] the channel's keys: rvl:id, msg, channel, meta, read, lock,
---            hist, hcfg, bell (all {C})
+-- KEYS[1..8] the channel's keys: rvl:id, msg, channel, meta, read, lock,
+--            hist, hcfg (all {C})
+-- KEYS[9]    rvl:bell:{C}, its doorbell stream
 -- ARGV[1] pub/sub channel of the channel's wake-ups: blocked readers look
 --         again and find the channel gone
 -- ARGV[2] publish command for it: "spublish" (Redis >= 7) or "publish"

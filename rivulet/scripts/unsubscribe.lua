@@ -1,8 +1,9 @@
 -- unsubscribe.lua: remove a client's index from one channel; when the last
 -- subscriber leaves, delete the channel.
 --
--- KEYS[1..9] the channel's keys: rvl:id, msg, channel, meta, read, lock,
---            hist, hcfg, bell (all {C})
+-- KEYS[1..8] the channel's keys: rvl:id, msg, channel, meta, read, lock,
+--            hist, hcfg (all {C})
+-- KEYS[9]    rvl:bell:{C}, its doorbell stream
 -- ARGV[1] client id
 -- ARGV[2] pub/sub channel of the channel's wake-ups: a reader blocked on it
 --         looks again and finds it has been removed
