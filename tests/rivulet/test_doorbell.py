@@ -8,6 +8,7 @@ end it before the 30 s heartbeat; the 10 s joins are hang guards.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -206,3 +207,45 @@ def test_a_blocked_read_is_woken_by_a_removal_of_another_subscriber(
     blocked.waiting()  # woken, looked, waiting again
     rivulet.Admin(standalone).post("ch", "from the admin")
     assert [m["data"] for m in blocked.returned()["ch"]] == ["from the admin"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_waits_on_its_own_connection(real_redis: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = rivulet.Client(redis=real_redis, client_id="reader", channel_ids="ch")
+    writer = rivulet.Client(redis=real_redis, client_id="writer", channel_ids="ch")
+    try:
+        blocked = Blocked(reader, monkeypatch)
+        blocked.waiting()
+        writer.write("ch", "to the parent")
+        assert blocked.returned()["ch"]
+        doorbell = reader._wakeup.doorbell
+        assert doorbell is not None
+        parent_conn = doorbell._conn
+        writer.write("ch", "to the child")  # before the fork: no race with the child's wait
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: an inherited client, its parent's socket
+            code = 1
+            try:
+                got = reader.read(timeout=-1)["ch"]
+                fresh = doorbell._conn is not parent_conn
+                os.write(write_end, f"{got[0]['data']}|{int(fresh)}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        reply = os.read(read_end, 64).decode()
+        os.close(read_end)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert reply == "to the child|1"
+        # The parent's link is untouched and in step: it waits for the next write.
+        blocked = Blocked(reader, monkeypatch)
+        blocked.waiting()
+        writer.write("ch", "parent again")
+        assert [m["data"] for m in blocked.returned()["ch"]] == ["parent again"]
+        assert doorbell._conn is parent_conn
+    finally:
+        reader.close()
+        writer.close()
