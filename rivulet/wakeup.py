@@ -1,18 +1,23 @@
-"""Wake-ups for blocking reads: on a standalone Redis each channel's doorbell
-(:mod:`rivulet.doorbell`), elsewhere a pub/sub subscription to each
-channel's ``rvl:wake:{C}``, which every write publishes to as well.
+"""Wake-ups for blocking reads.
 
-On Redis >= 7 the scripts ``SPUBLISH`` and readers ``SSUBSCRIBE``: a shard
-channel lives on the master owning its slot, so a wake-up never crosses the
-cluster bus (a plain ``PUBLISH`` is broadcast to every node). Standalone
-Redis 7 takes the same path -- one server is one shard -- so there is one
-7.x code path to test. Redis 6.2 has no sharded pub/sub: ``PUBLISH`` and
-``SUBSCRIBE``. Which one a server speaks is found by trying ``SPUBLISH`` once
-per client (fakeredis speaks it too), not by reading version strings.
+On a standalone Redis a reader waits on its channels' doorbells
+(:mod:`rivulet.doorbell`): one connection, and the wake-up brings the
+messages with it. Elsewhere -- a cluster, where one XREAD may not span
+slots, or while a channel's bell is broken -- it waits on a pub/sub
+subscription to each channel's ``rvl:wake:{C}``, which every write publishes
+to as well.
 
-The read loop subscribes *before* it looks for unread messages, so a write
-landing between the look and the wait still wakes the wait. A dropped link,
-or a shard channel the server unsubscribed us from (its slot moved to
+On Redis >= 7 the scripts ``SPUBLISH`` and pub/sub readers ``SSUBSCRIBE``: a
+shard channel lives on the master owning its slot, so a wake-up never
+crosses the cluster bus (a plain ``PUBLISH`` is broadcast to every node).
+Redis 6.2 has no sharded pub/sub: ``PUBLISH`` and ``SUBSCRIBE``. Which one a
+server speaks is found by trying ``SPUBLISH`` once per client (fakeredis
+speaks it too), not by reading version strings.
+
+On pub/sub the read loop subscribes *before* it looks for unread messages,
+so a write landing between the look and the wait still wakes the wait (a
+doorbell needs nothing before the look: the look reads the bells). A dropped
+link, or a shard channel the server unsubscribed us from (its slot moved to
 another master), ends the wait at once: pub/sub forgets what was published
 while we were not listening, so the caller subscribes again -- at the slot's
 new owner -- and looks again.
