@@ -296,16 +296,20 @@ class Client:
                 return inbox
             # Subscribing to wake-ups before looking means a write that lands
             # between the look and the wait still wakes the wait.
-            self.retry.run(functools.partial(self._wakeup.watch, channels), "wake-ups")
-            if not (self._wakeup.ringing and self._primed is self._reads_of(channels, limit)):
-                inbox = self._fetch(channels, limit)
-                if inbox:
-                    return inbox
-                if self._mirror.channels() != channels:
-                    continue  # an operator removed a subscription: watch the rest
-            # else the last read took everything there was, and saw the bells
-            # as it did: anything written since has rung them, so the wait
-            # (whose reads are the look) returns at once.
+            if not self._wakeup.on_doorbell():
+                self.retry.run(functools.partial(self._wakeup.watch, channels), "wake-ups")
+            elif self._primed is self._reads_of(channels, limit):
+                # The last read took everything there was and saw the bells as
+                # it did: anything written since has rung them. The wait,
+                # whose reads are the look, then returns at once.
+                self._primed = None
+                self._wakeup.wait(None if deadline is None else deadline - time.monotonic())
+                continue
+            inbox = self._fetch(channels, limit)
+            if inbox:
+                return inbox
+            if self._mirror.channels() != channels:
+                continue  # an operator removed a subscription: watch the rest
             self._primed = None
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:

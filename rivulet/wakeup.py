@@ -127,16 +127,7 @@ class Wakeup:
     def watch(self, channels: list[str]) -> None:
         """Be ready to hear the wake-ups of ``channels`` (subscribed, confirmed
         by the server, when on pub/sub) before the caller looks."""
-        if not channels:
-            return
-        # The doorbell needs nothing before the look (the look reads the
-        # bells); pub/sub does, and the last look said whether some bell was
-        # broken.
-        self.ringing = self.doorbell is not None and (
-            self._bells is not None or not self._reads)
-        if self.ringing:
-            if self._links:
-                self._close_links()
+        if not channels or self.on_doorbell():
             return
         try:
             sharded = self.publisher.command(channels[0]) == SPUBLISH
@@ -264,6 +255,17 @@ class Wakeup:
                 self._stale = True
                 return True
         return False
+
+    def on_doorbell(self) -> bool:
+        """Whether the next wait is on the doorbell, decided here: True when
+        it is, and then nothing need be done before the look (the look reads
+        the bells). Pub/sub when there is no doorbell, or the last look found
+        a bell broken."""
+        self.ringing = self.doorbell is not None and (
+            self._bells is not None or not self._reads)
+        if self.ringing and self._links:
+            self._close_links()
+        return self.ringing
 
     def looked(self, bells: list[tuple[str, str]] | None, reads: list[Read]) -> None:
         """What the caller's look saw: each channel's ``(bell key, id)`` (None
