@@ -116,7 +116,7 @@ class Client:
     def close(self) -> None:
         """Release connections. Subscriptions stay in Redis for a later resume."""
         try:
-            self._mirror.flush()
+            self._mirror.flush(RetryPolicy.none())  # closing waits for no retries
         except RivuletError as error:
             # The authority has the index; a later read repairs the mirror.
             log.warning("index mirror of client %r not updated: %s", self.client_id, error)
@@ -268,7 +268,8 @@ class Client:
 
         ``timeout`` is in seconds: ``0`` returns at once, ``> 0`` waits up to
         that long for a message, ``< 0`` waits until one arrives. Waiting is
-        woken by the write itself (pub/sub), not by polling.
+        woken by the write itself (its channel's doorbell on a standalone
+        Redis, pub/sub on a cluster), not by polling.
 
         With ``auto_commit`` (the default) the index moves as the messages are
         fetched: at most once. A read whose reply is lost with a dropped

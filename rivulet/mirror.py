@@ -79,10 +79,11 @@ class IndexMirror:
         if known is not None:
             known.update(stale)
 
-    def flush(self) -> None:
-        """Write what :meth:`write_later` left, if anything."""
+    def flush(self, retry: RetryPolicy | None = None) -> None:
+        """Write what :meth:`write_later` left, if anything (under ``retry``,
+        by default the client's)."""
         if self._unsent:
-            self._send(dict(self._unsent))
+            self._send(dict(self._unsent), retry)
 
     def carry(self) -> tuple[list[Any], Callable[[Any], None]] | None:
         """What :meth:`write_later` left, as a command for another call to send
@@ -102,10 +103,11 @@ class IndexMirror:
             log.warning("index mirror of client %r not updated: %s", self._client_id, reply)
             self._unsent = {**sent, **self._unsent}
 
-    def _send(self, stale: dict[str, int]) -> None:
+    def _send(self, stale: dict[str, int], retry: RetryPolicy | None = None) -> None:
         known = self._known
         try:
-            self._retry.run(lambda: self._redis.zadd(self._key, stale), "update index")
+            (retry or self._retry).run(lambda: self._redis.zadd(self._key, stale),
+                                       "update index")
         except BackendError as error:
             if not out_of_memory(error):
                 raise
