@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+import redis.exceptions as rex
+
 from . import fastpath, forks, keys, scripts
 from .codec import (
     MAX_ID,
@@ -22,7 +24,13 @@ from .codec import (
     json_literal,
     text,
 )
-from .exceptions import BackendError, NotReplicatedError, NotSubscribedError, RivuletError
+from .exceptions import (
+    BackendError,
+    NotReplicatedError,
+    NotSubscribedError,
+    RivuletError,
+    translate,
+)
 from .mirror import IndexMirror, out_of_memory
 from .names import validate_name, validate_names
 from .policy import IndexPolicy, checked_limit, checked_timeout
@@ -35,6 +43,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 log = logging.getLogger("rivulet")
 
 Inbox = dict[str, list[Message]]
+#: One read-script call: the script, its keys, its arguments.
+Read = tuple[scripts.Script, list[str], list[Any]]
 
 
 class Client:
@@ -85,11 +95,15 @@ class Client:
         self._owns_redis = redis is None
         self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
         self._mirror = IndexMirror(self.redis, self.retry, self.client_id)
-        self._wakeup = Wakeup(self.redis)
+        self._wakeup = Wakeup(self.redis, ahead=self._mirror.carry)
         # Writes skip redis-py's command layer where the client allows it.
         self._fast = fastpath.for_redis(self.redis)
         self._publish: str | None = None
         self._write_prefixes: dict[str, tuple[list[str], list[str]]] = {}
+        # The reads of the last read() when it drained every channel.
+        self._primed: list[Read] | None = None
+        # The read calls last built, and for which (channels, limit, commit).
+        self._reads: tuple[tuple[list[str], int, str], list[Read]] | None = None
         if channel_ids is not None:
             self.subscribe(channel_ids, index_policy)
 
@@ -108,6 +122,11 @@ class Client:
 
     def close(self) -> None:
         """Release connections. Subscriptions stay in Redis for a later resume."""
+        try:
+            self._mirror.flush(RetryPolicy.none())  # closing waits for no retries
+        except RivuletError as error:
+            # The authority has the index; a later read repairs the mirror.
+            log.warning("index mirror of client %r not updated: %s", self.client_id, error)
         self._wakeup.close()
         if self._fast is not None:
             self._fast.close()
@@ -126,6 +145,7 @@ class Client:
     @property
     def subscriptions(self) -> list[str]:
         """The channels this client reads, as Redis records them (sorted)."""
+        self._mirror.flush()
         members = self.retry.run(
             lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1), "subscriptions"
         )
@@ -144,6 +164,7 @@ class Client:
         policy = IndexPolicy.parse(index_policy)
         if not channels:
             return {}
+        self._primed = None  # an index may move: the next read looks first
         batch = scripts.Batch()
         for channel in channels:
             batch.script(
@@ -173,6 +194,7 @@ class Client:
         channels = validate_names(channel_ids)
         if not channels:
             return
+        self._primed = None
         batch = scripts.Batch()
         publish = self._publish_command(channels[0])
         for channel in channels:
@@ -253,7 +275,8 @@ class Client:
 
         ``timeout`` is in seconds: ``0`` returns at once, ``> 0`` waits up to
         that long for a message, ``< 0`` waits until one arrives. Waiting is
-        woken by the write itself (pub/sub), not by polling.
+        woken by the write itself (its channel's doorbell on a standalone
+        Redis, pub/sub on a cluster), not by polling.
 
         With ``auto_commit`` (the default) the index moves as the messages are
         fetched: at most once. A read whose reply is lost with a dropped
@@ -276,15 +299,26 @@ class Client:
                 time.sleep(max(0.0, deadline - time.monotonic()))
                 return {}
             if wait_s == 0:
-                return self._fetch(channels, limit)
+                inbox = self._fetch(channels, limit)
+                self._mirror.flush()  # what a woken read left, if no write above took it
+                return inbox
             # Subscribing to wake-ups before looking means a write that lands
             # between the look and the wait still wakes the wait.
-            self.retry.run(functools.partial(self._wakeup.watch, channels), "wake-ups")
+            if not self._wakeup.on_doorbell():
+                self.retry.run(functools.partial(self._wakeup.watch, channels), "wake-ups")
+            elif self._primed is self._reads_of(channels, limit):
+                # The last read took everything there was and saw the bells as
+                # it did: anything written since has rung them. The wait,
+                # whose reads are the look, then returns at once.
+                self._primed = None
+                self._wakeup.wait(None if deadline is None else deadline - time.monotonic())
+                continue
             inbox = self._fetch(channels, limit)
             if inbox:
                 return inbox
             if self._mirror.channels() != channels:
                 continue  # an operator removed a subscription: watch the rest
+            self._primed = None
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return {}
@@ -299,6 +333,7 @@ class Client:
         others are committed all the same. So is a broken channel (a key of
         the wrong type), with a warning on the ``rivulet`` logger.
         """
+        self._primed = None
         upto: dict[str, int] = {}
         for channel, messages in inbox.items():
             validate_name(channel)
@@ -392,19 +427,32 @@ class Client:
         return self._publish
 
     def _fetch(self, channels: list[str], limit: int) -> Inbox:
-        batch = scripts.Batch()
-        commit = "1" if self.auto_commit else "0"
-        for channel in channels:
-            batch.script(scripts.READ, keys.reader_keys(channel), [self.client_id, limit, commit])
-        # One broken channel costs only itself: its error is reported and the
-        # others are delivered (its script failed before writing anything).
-        results = batch.run(self.redis, self.retry, "read", strict=False)
+        self._primed = None
+        reads = self._reads_of(channels, limit)
+        # Woken on the doorbell, the reads already ran behind the wait.
+        results = self._wakeup.replies(reads)
+        woken = results is not None
+        if results is None:
+            # One broken channel costs only itself: its error is reported and
+            # the others are delivered (its script failed before writing).
+            results = self._read_batch(reads)
+        else:
+            unrun = [i for i, r in enumerate(results) if isinstance(r, rex.NoScriptError)]
+            results = [translate(r) if isinstance(r, Exception) else r for r in results]
+            if unrun:  # a flushed script cache: these never ran
+                for i, reply in zip(unrun, self._read_batch([reads[i] for i in unrun])):
+                    results[i] = reply
         inbox: Inbox = {}
         indexes: dict[str, int] = {}
         gone: list[str] = []
+        bells: list[tuple[str, str]] | None = []
+        # Every channel read to its end and committed: the next blocking read
+        # may wait at once, on the bells seen here.
+        drained = self.auto_commit
         for channel, reply in zip(channels, results):
             if isinstance(reply, Exception):
                 _warn_broken(channel, "read", reply)
+                drained = False
                 continue
             if not int(reply[0]):
                 gone.append(channel)
@@ -414,13 +462,44 @@ class Client:
                 log.warning("channel %r: skipped %d member(s) whose score is no message id "
                             "(written around the library?); see Admin.messages",
                             channel, int(reply[2]))
+            bell = text(reply[4])
+            if bells is not None:
+                bells = [*bells, (keys.bell_key(channel), bell)] if bell else None
             count = int(reply[3])
-            messages = decode_messages(reply[4:4 + count], ids_of(reply[4 + count:]), channel)
+            drained = drained and count < limit
+            messages = decode_messages(reply[5:5 + count], ids_of(reply[5 + count:]), channel)
             if messages:
                 inbox[channel] = messages
+        # No bell at all (every channel broken) waits on pub/sub as well.
+        self._wakeup.looked(bells or None, reads)
+        if drained and bells and not gone:
+            self._primed = reads
         self._mirror.forget(gone)
-        self._mirror.write(indexes)
+        if woken:
+            # Carried by the next call: the wake-up pays no round trip for it.
+            self._mirror.write_later(indexes)
+        else:
+            self._mirror.write(indexes)
         return inbox
+
+    def _reads_of(self, channels: list[str], limit: int) -> list[Read]:
+        """The read-script calls for ``channels``, built once per set of
+        channels: a blocking read asks for the same ones on every wake-up."""
+        commit = "1" if self.auto_commit else "0"
+        cached = self._reads
+        if cached is not None and cached[0] == (channels, limit, commit):
+            return cached[1]
+        reads: list[Read] = [
+            (scripts.READ, [*keys.reader_keys(c), keys.bell_key(c)],
+             [self.client_id, limit, commit]) for c in channels]
+        self._reads = ((list(channels), limit, commit), reads)
+        return reads
+
+    def _read_batch(self, reads: list[Read]) -> list[Any]:
+        batch = scripts.Batch()
+        for script, read_keys, args in reads:
+            batch.script(script, read_keys, args)
+        return batch.run(self.redis, self.retry, "read", strict=False)
 
 
 def _first_id(reply: Any) -> int:

@@ -23,6 +23,8 @@ key                       type    holds
 ``rvl:channels``          zset    channel registry, all scores 0 (lexicographic)
 ``rvl:clients``           zset    client registry, all scores 0 (lexicographic)
 ``rvl:wake:{C}``          pubsub  wake-up channel, published by every write
+``rvl:bell:{C}``          stream  doorbell: one entry, added by every write; blocking
+                                  readers wait on it with ``XREAD BLOCK``
 ========================  ======  ==================================================
 
 ``{C}`` is a Redis Cluster hash tag: every key of one channel hashes to one slot,
@@ -40,7 +42,7 @@ CLIENTS = "rvl:clients"
 INDEX_PREFIX = "rvl:index:"
 
 # Kinds whose keys carry the channel in a hash tag: `rvl:<kind>:{<channel>}`.
-CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "lock", "hist", "hcfg")
+CHANNEL_KINDS = ("id", "msg", "channel", "meta", "read", "lock", "hist", "hcfg", "bell")
 
 
 def _tagged(kind: str, channel: str) -> str:
@@ -79,6 +81,11 @@ def history_settings_key(channel: str) -> str:
     return _tagged("hcfg", channel)
 
 
+def bell_key(channel: str) -> str:
+    """The doorbell stream a write rings and a blocked reader waits on."""
+    return _tagged("bell", channel)
+
+
 def index_key(client_id: str) -> str:
     return f"{INDEX_PREFIX}{client_id}"
 
@@ -101,9 +108,10 @@ def reader_keys(channel: str) -> list[str]:
 
 
 def write_keys(channel: str) -> list[str]:
-    """The keys the write script declares (id, msg, channel, meta, hist, hcfg)."""
+    """The keys the write script declares (id, msg, channel, meta, hist, hcfg,
+    bell)."""
     return [id_key(channel), msg_key(channel), channel_key(channel), meta_key(channel),
-            history_key(channel), history_settings_key(channel)]
+            history_key(channel), history_settings_key(channel), bell_key(channel)]
 
 
 def subscribe_keys(channel: str) -> list[str]:
@@ -114,7 +122,7 @@ def subscribe_keys(channel: str) -> list[str]:
 
 def channel_keys(channel: str) -> list[str]:
     """All keys of one channel, in the order delete and unsubscribe declare
-    them (id, msg, channel, meta, read, lock, hist, hcfg)."""
+    them (id, msg, channel, meta, read, lock, hist, hcfg, bell)."""
     return list(_channel_keys(channel))
 
 

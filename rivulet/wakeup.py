@@ -1,17 +1,23 @@
-"""Wake-ups for blocking reads: a pub/sub subscription to each channel's
-``rvl:wake:{C}``, which every write publishes to.
+"""Wake-ups for blocking reads.
 
-On Redis >= 7 the scripts ``SPUBLISH`` and readers ``SSUBSCRIBE``: a shard
-channel lives on the master owning its slot, so a wake-up never crosses the
-cluster bus (a plain ``PUBLISH`` is broadcast to every node). Standalone
-Redis 7 takes the same path -- one server is one shard -- so there is one
-7.x code path to test. Redis 6.2 has no sharded pub/sub: ``PUBLISH`` and
-``SUBSCRIBE``. Which one a server speaks is found by trying ``SPUBLISH`` once
-per client (fakeredis speaks it too), not by reading version strings.
+On a standalone Redis a reader waits on its channels' doorbells
+(:mod:`rivulet.doorbell`): one connection, and the wake-up brings the
+messages with it. Elsewhere -- a cluster, where one XREAD may not span
+slots, or while a channel's bell is broken -- it waits on a pub/sub
+subscription to each channel's ``rvl:wake:{C}``, which every write publishes
+to as well.
 
-The read loop subscribes *before* it looks for unread messages, so a write
-landing between the look and the wait still wakes the wait. A dropped link,
-or a shard channel the server unsubscribed us from (its slot moved to
+On Redis >= 7 the scripts ``SPUBLISH`` and pub/sub readers ``SSUBSCRIBE``: a
+shard channel lives on the master owning its slot, so a wake-up never
+crosses the cluster bus (a plain ``PUBLISH`` is broadcast to every node).
+Redis 6.2 has no sharded pub/sub: ``PUBLISH`` and ``SUBSCRIBE``. Which one a
+server speaks is found by trying ``SPUBLISH`` once per client (fakeredis
+speaks it too), not by reading version strings.
+
+On pub/sub the read loop subscribes *before* it looks for unread messages,
+so a write landing between the look and the wait still wakes the wait (a
+doorbell needs nothing before the look: the look reads the bells). A dropped
+link, or a shard channel the server unsubscribed us from (its slot moved to
 another master), ends the wait at once: pub/sub forgets what was published
 while we were not listening, so the caller subscribes again -- at the slot's
 new owner -- and looks again.
@@ -21,12 +27,14 @@ from __future__ import annotations
 
 import select
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions as rex
 
-from . import keys
+from . import doorbell, keys
 from .codec import text
+from .scripts import ArgT, KeyT, Script
 
 #: A wait this long with no wake-up ends anyway, and the caller looks again:
 #: cheap insurance against a link that died without telling us.
@@ -39,6 +47,9 @@ PUBLISH = "publish"
 #: SSUBSCRIBE answered MOVED this many times in a row: give up for this call
 #: (the caller's retry layer decides whether to try again).
 _MOVED_ATTEMPTS = 3
+
+#: A doorbell wait carries the reads of at most this many channels.
+MAX_RIDING_READS = 8
 
 _WAKE_TYPES = frozenset({"message", "smessage"})
 
@@ -81,13 +92,31 @@ class Publisher:
         return SPUBLISH
 
 
-class Wakeup:
-    """One client's pub/sub connections for wake-ups: one per shard on a
-    cluster with sharded pub/sub, else one."""
+Read = tuple[Script, list[KeyT], list[ArgT]]
 
-    def __init__(self, redis: Any, publisher: Publisher | None = None) -> None:
+
+class Wakeup:
+    """One client's wake-ups: its doorbell connection on a standalone Redis;
+    else (and while a channel's bell is broken) its pub/sub connections, one
+    per shard on a cluster with sharded pub/sub, else one."""
+
+    def __init__(self, redis: Any, publisher: Publisher | None = None,
+                 ahead: Callable[[], tuple[list[Any], doorbell.Reply] | None] | None = None
+                 ) -> None:
         self._redis = redis
         self.publisher = publisher or Publisher(redis)
+        self.doorbell = doorbell.for_redis(redis)
+        # A command to send ahead of each doorbell wait (the index mirror a
+        # woken read left), and where its reply goes.
+        self._ahead = ahead
+        self.ringing = False  # this wait is on the doorbell, not pub/sub
+        # From the last look: (bell key, id seen) per channel, or None when
+        # some bell could not be read; the read scripts to send behind the
+        # wait; and their replies once a wait ran them.
+        self._bells: list[tuple[str, str]] | None = None
+        self._reads: list[Read] = []
+        self._replies: list[Any] | None = None
+        self._ran: list[Read] = []
         self._links: dict[str, Any] = {}  # node name ("" off-cluster) -> PubSub
         self._where: dict[str, str] = {}  # wake-up channel -> node name
         self._leaving: set[str] = set()  # unsubscribed by us, confirmation not yet seen
@@ -96,8 +125,9 @@ class Wakeup:
         self._refresh = False  # a link failed: the cluster's slot map may be stale
 
     def watch(self, channels: list[str]) -> None:
-        """Be subscribed, confirmed by the server, to the wake-ups of ``channels``."""
-        if not channels:
+        """Be ready to hear the wake-ups of ``channels`` (subscribed, confirmed
+        by the server, when on pub/sub) before the caller looks."""
+        if not channels or self.on_doorbell():
             return
         try:
             sharded = self.publisher.command(channels[0]) == SPUBLISH
@@ -112,13 +142,13 @@ class Wakeup:
                     break
                 except (rex.MovedError, rex.AskError):
                     # The slot moved: learn the new owners, start over there.
-                    self.close()
+                    self._close_links()
                     if attempt == _MOVED_ATTEMPTS - 1:
                         raise
                     self._redis.nodes_manager.initialize()
             self._stale = False
         except Exception:
-            self.close()
+            self._close_links()
             self._refresh = True
             raise
 
@@ -226,9 +256,39 @@ class Wakeup:
                 return True
         return False
 
+    def on_doorbell(self) -> bool:
+        """Whether the next wait is on the doorbell, decided here: True when
+        it is, and then nothing need be done before the look (the look reads
+        the bells). Pub/sub when there is no doorbell, or the last look found
+        a bell broken."""
+        self.ringing = self.doorbell is not None and (
+            self._bells is not None or not self._reads)
+        if self.ringing and self._links:
+            self._close_links()
+        return self.ringing
+
+    def looked(self, bells: list[tuple[str, str]] | None, reads: list[Read]) -> None:
+        """What the caller's look saw: each channel's ``(bell key, id)`` (None
+        when some bell is broken), and the reads that look sent, to send
+        again behind a doorbell wait."""
+        self._bells = bells
+        self._reads = reads
+
+    def replies(self, reads: list[Read]) -> list[Any] | None:
+        """The replies of ``reads`` if the last wait ran them (each a value or
+        the error reply), once; else None. Kept until asked for: a read that
+        ran may have moved an index, so its messages must not be dropped."""
+        replies, self._replies = self._replies, None
+        if replies is None or self._ran != reads:
+            return None
+        return replies
+
     def wait(self, timeout: float | None) -> None:
         """Return when a wake-up arrives, ``timeout`` seconds pass (None: no
         limit) or the link drops."""
+        if self.ringing:
+            self._ring_wait(timeout)
+            return
         if not self._links or self._stale:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -242,9 +302,25 @@ class Wakeup:
                 if deadline is None:
                     return  # heartbeat: let the caller look again
             except (rex.ConnectionError, rex.TimeoutError, OSError):
-                self.close()
+                self._close_links()
                 self._refresh = True
                 return
+
+    def _ring_wait(self, timeout: float | None) -> None:
+        bells = self._bells
+        if self.doorbell is None or not bells:
+            return  # a bell is broken: look again, then wait on pub/sub
+        # Reads ride behind the wait only for a few channels: each costs the
+        # server a script run per wake-up, wherever the write went.
+        reads = self._reads if len(self._reads) <= MAX_RIDING_READS else []
+        wait_s = HEARTBEAT_S if timeout is None else min(timeout, HEARTBEAT_S)
+        try:
+            replies = self.doorbell.wait(bells, reads, wait_s,
+                                         None if self._ahead is None else self._ahead())
+        except (rex.RedisError, OSError):
+            return  # look again, on a fresh link
+        self._replies = replies if reads else None
+        self._ran = reads
 
     def _wait_once(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for pub/sub traffic on any link; True when
@@ -279,6 +355,12 @@ class Wakeup:
         return woke
 
     def close(self) -> None:
+        """Release every connection (reading first what the doorbell still has due)."""
+        self._close_links()
+        if self.doorbell is not None:
+            self.doorbell.close()
+
+    def _close_links(self) -> None:
         for conn in self._hooked.values():
             _unhook(conn, self._reconnected)
         self._hooked = {}

@@ -197,12 +197,23 @@ local function prune_before_move(sub_key, msg_key, client, index)
   return redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', int(floor))
 end
 
--- Wake the readers blocked on one channel. cmd is 'spublish' (Redis >= 7:
--- only the shard owning the channel hears it, no cluster-bus broadcast) or
--- 'publish' (6.2). A server that has no SPUBLISH after all (downgraded under
--- a running client) gets PUBLISH, rather than a script failing after its
+-- Wake the readers blocked on one channel. bell is its rvl:bell:{C} doorbell
+-- stream (nil: none declared), which readers on a standalone Redis wait on
+-- with XREAD BLOCK (rivulet/doorbell.py); Redis serves them as this script
+-- ends. Trimmed to about one entry: an exact MAXLEN 1 costs 3 us a ring
+-- more and saves no memory (a stream's node is never shrunk, only freed once
+-- all its entries are gone, which '~' does). Under pcall: a bell of the wrong
+-- type (written around the library) costs its readers the doorbell, who then
+-- wait on pub/sub instead, not the caller its already-made writes. cmd is
+-- 'spublish' (Redis >= 7: only the shard owning the channel hears it, no
+-- cluster-bus broadcast) or 'publish' (6.2), for readers on pub/sub (a
+-- cluster). A server that has no SPUBLISH after all (downgraded under a
+-- running client) gets PUBLISH, rather than a script failing after its
 -- writes.
-local function wake_readers(cmd, channel, payload)
+local function wake_readers(cmd, channel, payload, bell)
+  if bell then
+    redis.pcall('XADD', bell, 'MAXLEN', '~', '1', '*', 'w', payload)
+  end
   if cmd == 'spublish' then
     local reply = redis.pcall('SPUBLISH', channel, payload)
     if type(reply) ~= 'table' or not reply.err then

@@ -7,12 +7,17 @@
 -- KEYS[4] rvl:read:{C}     zset: client id -> last read time (ms)
 -- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
 -- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
+-- KEYS[7] rvl:bell:{C}     stream: the doorbell every write rings
 -- ARGV[1] client id
 -- ARGV[2] most messages to return
 -- ARGV[3] "1" to advance the index past what is returned, "0" not to
--- Returns {state, index, skipped, n, member1 .. member_n, runs...} oldest
--- first: state 0 when the client is not subscribed (nothing else follows),
--- 1 otherwise; index is the client's index after this call; skipped counts
+-- Returns {state, index, skipped, n, bell, member1 .. member_n, runs...}
+-- oldest first: state 0 when the client is not subscribed (nothing else
+-- follows), 1 otherwise; index is the client's index after this call; bell
+-- is the doorbell's last entry id ("0-0" for none; "" when the bell is
+-- broken), seen in the same atomic step as the messages, so a reader that
+-- got nothing and blocks on XREAD from that id misses no later write (see
+-- rivulet/doorbell.py); skipped counts
 -- members met whose score is no message id (2.5, inf: planted around the
 -- library), which are neither returned nor ever become an index. runs are
 -- pairs {first id, count}: the members' scores, the authority over any "id"
@@ -25,21 +30,46 @@
 local id_key, msg_key, sub_key, read_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local client, limit, commit = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 
-local broken = broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset',
-  read_key, 'zset'})
-if broken then return broken end
+-- Each redis.call costs about 1.2 us on top of its command, and this runs on
+-- every wake-up: the type checks ride on the reads the script needs anyway
+-- (GET of the counter, ZSCORE, each page's ZRANGEBYSCORE, under pcall), plus
+-- one TYPE of the read-time key; only when one fails does broken_keys run,
+-- for its precise error.
+local function broken(reply)
+  return broken_keys({id_key, 'counter', msg_key, 'zset', sub_key, 'zset', read_key, 'zset'})
+    or reply or redis.error_reply('RIVULET_WRONGTYPE a key of this channel is broken')
+end
 
-local stored = score_of(redis.call('ZSCORE', sub_key, client))
+local head = redis.pcall('GET', id_key)
+if failed(head) then return broken(head) end
+if head then
+  if not string.match(head, '^%d+$') or tonumber(head) > MAX_INT then return broken() end
+  head = tonumber(head)
+else
+  head = 0
+end
+local stored = redis.pcall('ZSCORE', sub_key, client)
+if failed(stored) then return broken(stored) end
+stored = score_of(stored)
 if not stored then
   return {0}
 end
-local head = head_of(id_key)
+local found = redis.call('TYPE', read_key)
+found = found.ok or found
+if found ~= 'none' and found ~= 'zset' then return broken() end
 local index = sane_index(stored, head)
 
 -- Members whose score is no id are skipped, and pages are fetched until
 -- `limit` messages are found or the channel ends, so planted members
 -- neither stall the reader nor count against its limit.
-local reply = {1, index, 0, 0}
+-- Read under pcall: a broken bell (written around the library) costs only
+-- the doorbell, and its reader waits on pub/sub instead.
+local bell = ''
+local rung = redis.pcall('XREVRANGE', KEYS[7], '+', '-', 'COUNT', 1)
+if not failed(rung) then
+  bell = rung[1] and rung[1][1] or '0-0'
+end
+local reply = {1, index, 0, 0, bell}
 local runs = {}
 local skipped, taken, last, offset = 0, 0, nil, 0
 
@@ -57,8 +87,9 @@ end
 
 while taken < limit do
   local want = limit - taken
-  local page = redis.call('ZRANGEBYSCORE', msg_key, '(' .. int(index), '+inf',
+  local page = redis.pcall('ZRANGEBYSCORE', msg_key, '(' .. int(index), '+inf',
     'WITHSCORES', 'LIMIT', int(offset), int(want))
+  if failed(page) then return broken(page) end
   -- take() and is_id() inlined, lengths counted: this loop runs once per
   -- message read.
   local n, r = #reply, #runs

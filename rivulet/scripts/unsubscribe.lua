@@ -3,6 +3,7 @@
 --
 -- KEYS[1..8] the channel's keys: rvl:id, msg, channel, meta, read, lock,
 --            hist, hcfg (all {C})
+-- KEYS[9]    rvl:bell:{C}, its doorbell stream
 -- ARGV[1] client id
 -- ARGV[2] pub/sub channel of the channel's wake-ups: a reader blocked on it
 --         looks again and finds it has been removed
@@ -27,7 +28,7 @@ redis.pcall('HDEL', KEYS[8], 's:' .. client)
 if removed == 0 then
   return {0, 0, 1}
 end
-wake_readers(ARGV[3], ARGV[2], 0)
+wake_readers(ARGV[3], ARGV[2], 0, KEYS[9])
 if redis.call('ZCARD', sub_key) == 0 then
   redis.call('DEL', unpack(KEYS))
   return {1, 1, 1}

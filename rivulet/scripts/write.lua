@@ -10,6 +10,7 @@
 --                          and its interval, as record_history last said
 -- KEYS[5] rvl:hist:{C}     list: lag snapshots (history), oldest first
 -- KEYS[6] rvl:hcfg:{C}     hash: history settings, last snapshot time
+-- KEYS[7] rvl:bell:{C}     stream: the doorbell blocked readers wait on
 -- ARGV[1] mode: "sub" (writer must be subscribed), "exists" (channel must
 --         exist) or "create"
 -- ARGV[2] writer's id (checked in "sub" mode; names its last-write field)
@@ -146,5 +147,5 @@ if not h_interval or (h_interval > 0 and not (h_last and now >= h_last
     redis.pcall('HSET', meta_key, 'hist_interval', interval, 'hist_last', last_snapshot or 0)
   end
 end
-wake_readers(ARGV[5], ARGV[4], last)
+wake_readers(ARGV[5], ARGV[4], last, KEYS[7])
 return first

@@ -1,0 +1,166 @@
+"""Blocking reads that wake with their messages: each channel's doorbell.
+
+Every write rings its channel's ``rvl:bell:{C}``, a stream of one entry
+(rivulet/scripts/_lib.lua's ``wake_readers``). A reader that looked and found
+nothing sends, on one connection it keeps for this, ``XREAD BLOCK`` on the
+bells of its channels from the ids that look saw, and right behind it the
+read scripts. Redis runs a client's next command as soon as its blocked one
+is served, so the wake-up and the messages come back together: no round trip
+after the wake-up, where pub/sub costs one to read and a thread hand-off in
+the pub/sub reader. The look read each bell in the same atomic step as the
+messages (read.lua), so a write landing between the look and the wait has
+rung a newer id, and the XREAD returns at once: no wake-up is lost.
+
+The read scripts run whatever the XREAD's outcome (a timeout too), and with
+``auto_commit`` they move indexes: their replies are always handed back.
+
+Only plain standalone clients get it (:func:`for_redis`); a cluster keeps
+pub/sub (:mod:`rivulet.wakeup`): one XREAD may not span slots.
+
+Like :mod:`rivulet.fastpath`, everything the connection does stays
+redis-py's (TLS, AUTH and HELLO on reconnect, unix sockets, the parser); a
+pending re-authentication is sent first; after ``fork()`` the child takes a
+fresh connection; a call interrupted between send and reply drops the
+connection, so no stale reply is read as the next call's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+import redis.exceptions as rex
+
+from .scripts import ArgT, KeyT, Script
+
+#: How much longer than its BLOCK time a waiting XREAD may take to answer
+#: before the link counts as dead (a loaded machine, a slow network).
+GRACE_S = 10.0
+
+#: Where the reply of a command sent ahead of a wait goes (or its error).
+Reply = Callable[[Any], None]
+
+
+class Doorbell:
+    """Doorbell waits on one connection kept from ``pool`` (one thread at a time)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._conn: Any = None
+        self._pid = os.getpid()
+        self._packed: tuple[Sequence[Any], bytes] | None = None
+
+    def wait(
+        self, bells: Sequence[tuple[str, str]],
+        reads: Sequence[tuple[Script, Sequence[KeyT], Sequence[ArgT]]],
+        timeout_s: float, ahead: tuple[Sequence[Any], Reply] | None = None,
+    ) -> list[Any]:
+        """Block until a bell rings past its id or ``timeout_s`` passes, then
+        run ``reads``; their replies (an error reply in its place), in order.
+
+        ``bells`` are ``(bell key, last id seen)`` pairs. ``ahead`` is a
+        command sent first, in the same packet, and the callable its reply
+        (or the error) goes to: the index mirror a woken read left for later.
+
+        :raises redis.RedisError: the link failed; nothing is known of the
+            reads (a read that ran has moved its index, as any read whose
+            reply is lost).
+        """
+        conn = self._connection()
+        block_ms = max(1, math.ceil(timeout_s * 1000))
+        # COUNT 1: one ring is news enough, however many came meanwhile.
+        packed = [] if ahead is None else [_pack(conn, ahead[0])]
+        packed.append(_pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
+                                   *(key for key, _ in bells), *(seen for _, seen in bells)]))
+        packed.append(self._packed_reads(conn, reads))
+        told = ahead is None
+        try:
+            if getattr(conn, "_re_auth_token", None) is not None:
+                conn.re_auth()  # redis-py >= 5.3 (streaming credentials)
+            conn.send_packed_command([b"".join(packed)], check_health=False)
+            if ahead is not None:
+                reply = self._reply(conn)
+                told = True
+                ahead[1](reply)
+            if not conn.can_read(timeout=block_ms / 1000 + GRACE_S):
+                raise rex.TimeoutError("Redis did not answer a doorbell wait")
+            replies = [self._reply(conn) for _ in range(len(reads) + 1)]
+        except BaseException as error:
+            # Replies still on their way: the link is out of step.
+            conn.disconnect()
+            if not told and ahead is not None and isinstance(error, Exception):
+                ahead[1](error)
+            raise
+        return replies[1:]
+
+    def _packed_reads(self, conn: Any,
+                      reads: Sequence[tuple[Script, Sequence[KeyT], Sequence[ArgT]]]) -> bytes:
+        # The same reads go behind every wait of a blocking read: packed once.
+        if self._packed is not None and self._packed[0] is reads:
+            return self._packed[1]
+        packed = b"".join(_pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args])
+                          for script, keys, args in reads)
+        self._packed = (reads, packed)
+        return packed
+
+    @staticmethod
+    def _reply(conn: Any) -> Any:
+        try:
+            return conn.read_response()
+        except rex.ResponseError as error:
+            return error  # this command's own error; the link is in step
+
+    def _connection(self) -> Any:
+        if self._pid != os.getpid():
+            # A forked child: the parent's socket is not ours to use or close.
+            # The pool resets itself.
+            self._conn = None
+            self._pid = os.getpid()
+        if self._conn is None:
+            try:
+                self._conn = self._pool.get_connection()
+            except TypeError:  # redis-py < 5.3 wants a command name
+                self._conn = self._pool.get_connection("XREAD")
+        return self._conn
+
+    def close(self) -> None:
+        """Hand the connection back to the pool (in the process that took it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            self._pool.release(conn)
+
+
+def _pack(conn: Any, args: Sequence[Any]) -> bytes:
+    """``args`` as one RESP command: the bytes ``conn.pack_command`` sends,
+    built in one join for str, int and bytes on a UTF-8 connection (redis-py's
+    packer costs about 3 us an argument); anything else is left to it."""
+    encoder = getattr(conn, "encoder", None)
+    if encoder is None or encoder.encoding.lower().replace("-", "") != "utf8":
+        return b"".join(conn.pack_command(*args))
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            data = arg.encode("utf-8", encoder.encoding_errors)
+        elif isinstance(arg, bytes):
+            data = arg
+        elif type(arg) is int:
+            data = b"%d" % arg
+        else:
+            return b"".join(conn.pack_command(*args))
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def for_redis(client: Any) -> Doorbell | None:
+    """A doorbell for a plain standalone ``redis.Redis``; None for anything
+    else (a cluster, a pipeline, a single-connection client), which waits on
+    pub/sub."""
+    if not isinstance(client, redis.Redis):
+        return None
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or getattr(client, "connection", None) is not None:
+        return None
+    return Doorbell(pool)
