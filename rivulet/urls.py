@@ -171,19 +171,21 @@ def _cluster(target: Target, redis_args: dict[str, Any]) -> Cluster:
     # connection_class; a bare host:port one, so the URL's TLS and
     # credentials options (in ``args``) are not parsed over ours. It appends
     # that host to the seeds, where it is already first.
-    # RedisCluster asks the seeds for the slot map right here, in order; one
-    # that refuses is skipped, so one down at start-up is not fatal. One that
-    # accepts and never answers would cost socket_timeout, outside any call's
-    # budget: each attempt gets the connect timeout (rivulet.deadline caps
-    # every socket operation at it) and the next starts at the next seed.
+    # RedisCluster asks its seeds for the slot map right here (redis-py 8
+    # shuffles them first); one that refuses is skipped, so one down at
+    # start-up is not fatal. One that accepts and never answers would cost
+    # socket_timeout, outside any call's budget, and in a shuffled list could
+    # take every seed's time: so each seed is asked alone, in the URL's order,
+    # with the connect timeout as its budget (rivulet.deadline caps every
+    # socket operation at it). The first that answers tells redis-py the whole
+    # cluster, which it keeps as its seeds from then on.
     per_seed_s = float(args.get("socket_connect_timeout") or 2.0)
     error: Exception | None = None
-    for start in range(len(nodes)):
-        order = nodes[start:] + nodes[:start]
-        first = f"redis://{_hostport(order[0].host, order[0].port)}"
+    for node in nodes:
+        first = f"redis://{_hostport(node.host, node.port)}"
         try:
             with within(time.monotonic() + per_seed_s):
-                return Cluster(url=first, startup_nodes=order, **args)
+                return Cluster(url=first, startup_nodes=[node], **args)
         except (RedisClusterException, redis_py.ConnectionError,
                 redis_py.TimeoutError) as failed:
             error = failed
