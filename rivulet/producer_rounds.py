@@ -14,6 +14,7 @@ stored the first time.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from .exceptions import is_transient, translate
 
 if TYPE_CHECKING:
     from .client import Client
+
+log = logging.getLogger("rivulet")
 
 
 class RoundWriter:
@@ -80,7 +83,10 @@ class RoundWriter:
             left = deadline - time.monotonic()
             if not todo or left <= 0:
                 break
-            time.sleep(min(left, retry.delay(attempt)))
+            pause = min(left, retry.delay(attempt))
+            log.info("producer write: %d of %d calls failed (%s); retrying in %.3fs",
+                     len(todo), len(payload), results[todo[0]], pause)
+            time.sleep(pause)
             attempt += 1
         return [translate(r) if isinstance(r, Exception) else r for r in results]
 
