@@ -53,9 +53,9 @@ class Producer:
     bounds the messages of one channel in one write call; ``send`` blocks
     while ``max_pending`` messages are unresolved. The client itself is used
     only for its connection pool (the producer keeps one connection of it for
-    its rounds), retry policy, id and size limit: the producer draws its own
-    write tokens, so it may share the client with the thread that owns it
-    (close the producer before the client).
+    its rounds), retry policy, id, size limit and ``wait_replicas``: the
+    producer draws its own write tokens, so it may share the client with the
+    thread that owns it (close the producer before the client).
 
     A forked child gets a sender of its own on its first call; the messages
     the parent had queued stay the parent's to send (their futures, copied

@@ -49,7 +49,6 @@ class Call:
         self.size = 0
         self.waiting = 0  # threads inside result() or exception() on its futures
 
-
     def settle(self, first_id: int | None, error: BaseException | None) -> int:
         """Resolve every future of the call: to ids from ``first_id`` on, or
         to ``error``; one wake-up for all its waiters. Returns how many

@@ -9,11 +9,14 @@ keeps :class:`rivulet.scripts.Batch`, which routes each call to its node.
 
 Either way every call carries a token of its own, drawn once: a call whose
 reply was lost is sent again with it, and the write script answers the ids it
-stored the first time.
+stored the first time. A client made with ``wait_replicas`` sends its rounds
+through ``Batch`` too, with one ``WAIT`` per node after that node's calls, as
+its own writes wait.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -22,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 from . import deadline as deadlines
 from . import fastpath, scripts
 from .client import write_call
-from .exceptions import is_transient, translate
+from .exceptions import NotReplicatedError, is_transient, translate
+from .scripts import routing
 
 if TYPE_CHECKING:
     from .client import Client
+
+log = logging.getLogger("rivulet")
 
 
 class RoundWriter:
@@ -49,12 +55,49 @@ class RoundWriter:
                 channel, data, mode="sub", writer=client.client_id, src=client.client_id,
                 token=f"{self._token_prefix}{self._calls}",
             ))
+        if client.wait_replicas:
+            return self._run_replicated(calls, payload)
         if self._fast is None:
             batch = scripts.Batch()
             for write_keys, args in payload:
                 batch.script(scripts.WRITE, write_keys, args)
             return batch.run(client.redis, client.retry, "producer write", strict=False)
         return self._run_fast(self._fast, payload)
+
+    def _run_replicated(self, calls: Sequence[tuple[str, list[str]]],
+                        payload: list[tuple[list[str], list[str]]]) -> list[Any]:
+        """The calls, then one WAIT per node (a WAIT per call would wait its
+        timeout once per channel when a replica is missing). A call stored
+        but confirmed by too few replicas answers NotReplicatedError."""
+        client = self.client
+        wanted, timeout_ms = client.wait_replicas, client.wait_timeout_ms
+        batch = scripts.Batch()
+        for write_keys, args in payload:
+            batch.script(scripts.WRITE, write_keys, args)
+        last_on: dict[str, str] = {}  # node -> key of its last call
+        node_of = [_node(client.redis, write_keys[0]) for write_keys, _ in payload]
+        for node, (write_keys, _) in zip(node_of, payload):
+            last_on[node] = write_keys[0]
+        waits = {node: batch.wait(key, wanted, timeout_ms) for node, key in last_on.items()}
+        results = batch.run(client.redis, client.retry, "producer write", strict=False)
+        out: list[Any] = []
+        for i, ((channel, _), node) in enumerate(zip(calls, node_of)):
+            reply = results[i]
+            try:
+                first, count = int(reply[0]), int(reply[1])
+            except (TypeError, ValueError, IndexError, KeyError):
+                out.append(reply)  # an error, or a reply the producer reports
+                continue
+            acked = results[waits[node]]
+            acked = acked if isinstance(acked, int) else 0  # a failed WAIT confirmed nothing
+            if acked < wanted:
+                reply = NotReplicatedError(
+                    f"write to {channel!r} reached {acked} of {wanted} replicas in "
+                    f"{timeout_ms} ms; it is stored on the master only",
+                    list(range(first, first + count)), acked, wanted,
+                )
+            out.append(reply)
+        return out
 
     def _run_fast(self, fast: fastpath.FastCalls,
                   payload: list[tuple[list[str], list[str]]]) -> list[Any]:
@@ -80,7 +123,10 @@ class RoundWriter:
             left = deadline - time.monotonic()
             if not todo or left <= 0:
                 break
-            time.sleep(min(left, retry.delay(attempt)))
+            pause = min(left, retry.delay(attempt))
+            log.info("producer write: %d of %d calls failed (%s); retrying in %.3fs",
+                     len(todo), len(payload), results[todo[0]], pause)
+            time.sleep(pause)
             attempt += 1
         return [translate(r) if isinstance(r, Exception) else r for r in results]
 
@@ -88,3 +134,14 @@ class RoundWriter:
         """Hand the kept connection back to the client's pool."""
         if self._fast is not None:
             self._fast.close()
+
+
+def _node(redis: Any, key: str) -> str:
+    """The name of the node serving ``key`` ("" on a standalone server); a
+    key whose node is not known yet gets a WAIT of its own."""
+    if not routing.is_cluster(redis):
+        return ""
+    try:
+        return str(redis.get_node_from_key(key).name)
+    except Exception:  # no node for the slot yet: Batch reports it on the call
+        return f"key:{key}"

@@ -658,6 +658,27 @@ def test_settings_of_the_wrong_type_are_refused(make_client: Any, args: dict[str
         Producer(make_client(), **args)
 
 
+def test_wait_replicas_reports_a_round_no_replica_confirmed(
+    real_redis: redis.Redis, producers: list[Producer]
+) -> None:
+    c = rivulet.Client(redis=real_redis, client_id="w", channel_ids=["a", "b"],
+                       wait_replicas=1, wait_timeout_ms=1)
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    real_redis.config_resetstat()
+    futures = [p.send("a", "x"), p.send("b", "y"), p.send("a", "z")]
+    p.flush(timeout=10)
+    errors = [f.exception() for f in futures]
+    assert all(isinstance(e, rivulet.NotReplicatedError) for e in errors)
+    assert [(e.ids, e.acked, e.wanted) for e in errors] == [  # type: ignore[union-attr]
+        ([1, 2], 0, 1), ([1], 0, 1), ([1, 2], 0, 1)]
+    assert [m["data"] for m in stored(real_redis, "a")] == ["x", "z"]  # stored once, not lost
+    assert [m["data"] for m in stored(real_redis, "b")] == ["y"]
+    # One WAIT for the round's node, not one per channel (each would wait out
+    # its timeout while a replica is missing).
+    assert real_redis.info("commandstats")["cmdstat_wait"]["calls"] == 1
+    c.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_gets_its_own_sender_and_not_the_parents_messages(
