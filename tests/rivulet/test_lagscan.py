@@ -309,8 +309,9 @@ def assert_same_rows(new: Sequence[Any], old: Sequence[Any], slack_s: float) -> 
                 assert (a is None) == (b is None), (ours, theirs)
                 if a is not None and field.endswith("seconds"):
                     assert b - 0.001 <= a <= b + slack_s + 0.002, (field, ours, theirs)
-                elif a is not None:
-                    assert a == pytest.approx(b, rel=1e-3), (field, ours, theirs)
+                elif a is not None:  # a rate or an ETA: over a window or more
+                    assert a == pytest.approx(b, rel=1e-3 + slack_s / WINDOW), (field, ours,
+                                                                               theirs)
         assert mine == their
 
 
