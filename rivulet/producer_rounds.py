@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import deadline as deadlines
 from . import fastpath, scripts
-from .client import write_call
+from .client import write_call, write_reply
 from .exceptions import NotReplicatedError, is_transient, translate
 from .scripts import routing
 
@@ -81,11 +81,11 @@ class RoundWriter:
         waits = {node: batch.wait(key, wanted, timeout_ms) for node, key in last_on.items()}
         results = batch.run(client.redis, client.retry, "producer write", strict=False)
         out: list[Any] = []
-        for i, ((channel, _), node) in enumerate(zip(calls, node_of)):
+        for i, ((channel, data), node) in enumerate(zip(calls, node_of)):
             reply = results[i]
             try:
-                first, count = int(reply[0]), int(reply[1])
-            except (TypeError, ValueError, IndexError, KeyError):
+                first, count = write_reply(reply)[0], len(data)
+            except ValueError:
                 out.append(reply)  # an error, or a reply the producer reports
                 continue
             acked = results[waits[node]]
