@@ -453,7 +453,8 @@ class Summary:
         met_runs = sum(self.target.met(r) for r in self.ratios)
         return [self.label, f"{spread.median:.2f}{unit}",
                 f"{spread.low:.2f}-{spread.high:.2f}{unit}",
-                " ".join(f"{r:.2f}" for r in self.ratios), str(self.target),
+                " ".join(f"{r:.2f}" for r in self.ratios),
+                str(self.target).replace("x", unit) if unit != "x" else str(self.target),
                 f"{met_runs}/{len(self.ratios)}", "met" if self.met else "MISSED"]
 
 

@@ -66,6 +66,15 @@ def redis_server_executable() -> str:
     return str(found)
 
 
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only, from the first
+    byte (created 0600; an older copy with looser rights is tightened)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
+    os.chmod(path, SECRET_MODE)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(text)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -201,21 +210,15 @@ class EmbeddedRedis:
     def _remember(self, port: int) -> None:
         """Keep the port for next time, and the env file the CLI can source."""
         (self.data_dir / PORT_FILE).write_text(f"{port}\n", encoding="ascii")
-        env = self.data_dir / ENV_FILE
-        fd = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
-        os.chmod(env, SECRET_MODE)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write("# Written by `rivulet dashboard`: point the rivulet CLI at its Redis.\n"
+        _write_secret(self.data_dir / ENV_FILE,
+                      "# Written by `rivulet dashboard`: point the rivulet CLI at its Redis.\n"
                       f"export RIVULET_REDIS_URL='{self.url}'\n")
 
     def _config(self) -> Path:
         """The owner-only config file holding the password (see CONF_FILE)."""
         path = self.data_dir / CONF_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
-        os.chmod(path, SECRET_MODE)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write("# Written by `rivulet dashboard` at each start.\n"
-                      f"requirepass {self.password}\n")
+        _write_secret(path, "# Written by `rivulet dashboard` at each start.\n"
+                            f"requirepass {self.password}\n")
         return path
 
     def _args(self, executable: str, port: int) -> list[str]:
