@@ -17,7 +17,7 @@ import pytest
 import redis
 
 import rivulet
-from rivulet import keys
+from rivulet import keys, wakeup
 from rivulet.wakeup import MAX_RIDING_READS
 
 from ..conftest import RedisServer
@@ -249,3 +249,20 @@ def test_a_forked_child_waits_on_its_own_connection(real_redis: Any,
     finally:
         reader.close()
         writer.close()
+
+
+def test_a_reader_of_a_deleted_channel_learns_it_at_the_heartbeat(
+    pair: tuple[rivulet.Client, rivulet.Client], standalone: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Redis serves no reader blocked on a stream that was deleted, and the bell
+    # goes with its channel: the heartbeat (shortened here) ends the wait.
+    reader, _writer = pair
+    monkeypatch.setattr(wakeup, "HEARTBEAT_S", 0.2)
+    blocked = Blocked(reader, monkeypatch)
+    blocked.waiting()
+    rivulet.Admin(standalone).delete_channel("ch")
+    blocked.thread.join(GUARD_S)
+    assert not blocked.thread.is_alive()
+    assert len(blocked.error) == 1
+    assert isinstance(blocked.error[0], rivulet.NotSubscribedError)
