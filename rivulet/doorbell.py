@@ -91,8 +91,10 @@ class Doorbell:
         except BaseException as error:
             # Replies still on their way: the link is out of step.
             conn.disconnect()
-            if not told and ahead is not None and isinstance(error, Exception):
-                ahead[1](error)
+            if not told and ahead is not None:
+                # Its fate unknown: reported failed, so it is sent again.
+                ahead[1](error if isinstance(error, Exception)
+                         else rex.ConnectionError("interrupted before the reply"))
             raise
         return replies[1:]
 
