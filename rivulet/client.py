@@ -30,15 +30,13 @@ from .names import validate_name, validate_names
 from .policy import IndexPolicy, checked_limit, checked_timeout
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
-from .wakeup import SPUBLISH, Wakeup
+from .wakeup import SPUBLISH, Read, Wakeup
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
 log = logging.getLogger("rivulet")
 
 Inbox = dict[str, list[Message]]
-#: One read-script call: the script, its keys, its arguments.
-Read = tuple[scripts.Script, list[str], list[Any]]
 
 
 class Client:

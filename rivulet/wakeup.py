@@ -92,6 +92,7 @@ class Publisher:
         return SPUBLISH
 
 
+#: One read-script call: the script, its keys, its arguments.
 Read = tuple[Script, list[KeyT], list[ArgT]]
 
 
