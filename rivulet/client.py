@@ -36,15 +36,13 @@ from .names import validate_name, validate_names
 from .policy import IndexPolicy, checked_limit, checked_timeout
 from .retry import RetryPolicy
 from .urls import redis_from_url, redis_url_from_env
-from .wakeup import SPUBLISH, Wakeup
+from .wakeup import SPUBLISH, Read, Wakeup
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 
 log = logging.getLogger("rivulet")
 
 Inbox = dict[str, list[Message]]
-#: One read-script call: the script, its keys, its arguments.
-Read = tuple[scripts.Script, list[str], list[Any]]
 
 
 class Client:
@@ -445,7 +443,8 @@ class Client:
         inbox: Inbox = {}
         indexes: dict[str, int] = {}
         gone: list[str] = []
-        bells: list[tuple[str, str]] | None = []
+        bells: list[tuple[str, str]] = []
+        broken_bell = False
         # Every channel read to its end and committed: the next blocking read
         # may wait at once, on the bells seen here.
         drained = self.auto_commit
@@ -463,16 +462,19 @@ class Client:
                             "(written around the library?); see Admin.messages",
                             channel, int(reply[2]))
             bell = text(reply[4])
-            if bells is not None:
-                bells = [*bells, (keys.bell_key(channel), bell)] if bell else None
+            if not bell:
+                broken_bell = True
+            bells.append((keys.bell_key(channel), bell))
             count = int(reply[3])
             drained = drained and count < limit
             messages = decode_messages(reply[5:5 + count], ids_of(reply[5 + count:]), channel)
             if messages:
                 inbox[channel] = messages
-        # No bell at all (every channel broken) waits on pub/sub as well.
-        self._wakeup.looked(bells or None, reads)
-        if drained and bells and not gone:
+        # A broken bell, or none at all (every channel broken), puts the wait
+        # on pub/sub.
+        ringable = bool(bells) and not broken_bell
+        self._wakeup.looked(bells if ringable else None, reads)
+        if drained and ringable and not gone:
             self._primed = reads
         self._mirror.forget(gone)
         if woken:

@@ -6,8 +6,8 @@ nothing sends, on one connection it keeps for this, ``XREAD BLOCK`` on the
 bells of its channels from the ids that look saw, and right behind it the
 read scripts. Redis runs a client's next command as soon as its blocked one
 is served, so the wake-up and the messages come back together: no round trip
-after the wake-up, where pub/sub costs one to read and a thread hand-off in
-the pub/sub reader. The look read each bell in the same atomic step as the
+after the wake-up, where a pub/sub reader spends one on the read and one on
+the index mirror. The look read each bell in the same atomic step as the
 messages (read.lua), so a write landing between the look and the wait has
 rung a newer id, and the XREAD returns at once: no wake-up is lost.
 
@@ -91,8 +91,10 @@ class Doorbell:
         except BaseException as error:
             # Replies still on their way: the link is out of step.
             conn.disconnect()
-            if not told and ahead is not None and isinstance(error, Exception):
-                ahead[1](error)
+            if not told and ahead is not None:
+                # Its fate unknown: reported failed, so it is sent again.
+                ahead[1](error if isinstance(error, Exception)
+                         else rex.ConnectionError("interrupted before the reply"))
             raise
         return replies[1:]
 

@@ -92,6 +92,7 @@ class Publisher:
         return SPUBLISH
 
 
+#: One read-script call: the script, its keys, its arguments.
 Read = tuple[Script, list[KeyT], list[ArgT]]
 
 
@@ -318,7 +319,11 @@ class Wakeup:
             replies = self.doorbell.wait(bells, reads, wait_s,
                                          None if self._ahead is None else self._ahead())
         except (rex.RedisError, OSError):
-            return  # look again, on a fresh link
+            # Look again. The next wait is on pub/sub, whose subscribing has
+            # the retry layer's backoff: a server refusing new links costs
+            # the caller its budget, not a loop of looks.
+            self._bells = None
+            return
         self._replies = replies if reads else None
         self._ran = reads
 

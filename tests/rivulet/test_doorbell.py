@@ -8,6 +8,7 @@ end it before the 30 s heartbeat; the 10 s joins are hang guards.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -17,10 +18,11 @@ import pytest
 import redis
 
 import rivulet
-from rivulet import keys
+from rivulet import keys, wakeup
 from rivulet.wakeup import MAX_RIDING_READS
 
 from ..conftest import RedisServer
+from .test_oom import full_server  # noqa: F401 (a fixture: a small maxmemory server)
 from .test_wakeup import GUARD_S, Blocked, redis62_server  # noqa: F401 (a fixture)
 
 
@@ -249,3 +251,55 @@ def test_a_forked_child_waits_on_its_own_connection(real_redis: Any,
     finally:
         reader.close()
         writer.close()
+
+
+def test_a_reader_of_a_deleted_channel_learns_it_at_the_heartbeat(
+    pair: tuple[rivulet.Client, rivulet.Client], standalone: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Redis serves no reader blocked on a stream that was deleted, and the bell
+    # goes with its channel: the heartbeat (shortened here) ends the wait.
+    reader, _writer = pair
+    monkeypatch.setattr(wakeup, "HEARTBEAT_S", 0.2)
+    blocked = Blocked(reader, monkeypatch)
+    blocked.waiting()
+    rivulet.Admin(standalone).delete_channel("ch")
+    blocked.thread.join(GUARD_S)
+    assert not blocked.thread.is_alive()
+    assert len(blocked.error) == 1
+    assert isinstance(blocked.error[0], rivulet.NotSubscribedError)
+
+
+@pytest.mark.slow  # as tests/rivulet/test_oom.py: its own small server per run
+def test_a_carried_mirror_write_a_full_redis_refuses_is_sent_again(
+    full_server: RedisServer,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = full_server.client()
+    reader = rivulet.Client(redis=r, client_id="reader", channel_ids="ch")
+    writer = rivulet.Client(redis=r, client_id="writer", channel_ids="ch")
+    blocked = Blocked(reader, monkeypatch)
+    blocked.waiting()
+    writer.write("ch", "x")
+    assert blocked.returned()["ch"]  # its mirror write is left for the next call
+    filled = 0
+    for size in (1000, 100, 10, 1):  # until Redis refuses even a one-byte SET
+        while True:
+            try:
+                r.set(f"filler:{filled}", "x" * size)
+            except redis.ResponseError as error:
+                assert "maxmemory" in str(error)
+                break
+            filled += 1
+    with pytest.raises(redis.ResponseError, match="maxmemory"):
+        r.zadd(keys.index_key("reader"), {"ch": 0})  # the mirror's write is refused too
+    with caplog.at_level(logging.WARNING, logger="rivulet"):
+        assert reader.read(timeout=0.01) == {}  # its wait carries the write: refused
+    assert "index mirror of client 'reader' not updated" in caplog.text
+    assert r.zscore(keys.index_key("reader"), "ch") == 0  # as subscribe left it
+    r.delete(*(f"filler:{i}" for i in range(filled)))
+    assert reader.subscriptions == ["ch"]  # sends what is still left first
+    assert r.zscore(keys.index_key("reader"), "ch") == 1
+    for client in (reader, writer):
+        client.close()
+    r.close()
