@@ -93,7 +93,7 @@ class Client:
         self._owns_redis = redis is None
         self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
         self._mirror = IndexMirror(self.redis, self.retry, self.client_id)
-        self._wakeup = Wakeup(self.redis, ahead=self._mirror.carry)
+        self._wakeup = Wakeup(self.redis)
         # Writes skip redis-py's command layer where the client allows it.
         self._fast = fastpath.for_redis(self.redis)
         self._publish: str | None = None
@@ -120,11 +120,6 @@ class Client:
 
     def close(self) -> None:
         """Release connections. Subscriptions stay in Redis for a later resume."""
-        try:
-            self._mirror.flush(RetryPolicy.none())  # closing waits for no retries
-        except RivuletError as error:
-            # The authority has the index; a later read repairs the mirror.
-            log.warning("index mirror of client %r not updated: %s", self.client_id, error)
         self._wakeup.close()
         if self._fast is not None:
             self._fast.close()
@@ -143,7 +138,6 @@ class Client:
     @property
     def subscriptions(self) -> list[str]:
         """The channels this client reads, as Redis records them (sorted)."""
-        self._mirror.flush()
         members = self.retry.run(
             lambda: self.redis.zrange(keys.index_key(self.client_id), 0, -1), "subscriptions"
         )
@@ -298,7 +292,6 @@ class Client:
                 return {}
             if wait_s == 0:
                 inbox = self._fetch(channels, limit)
-                self._mirror.flush()  # what a woken read left, if no write above took it
                 return inbox
             # Subscribing to wake-ups before looking means a write that lands
             # between the look and the wait still wakes the wait.
@@ -429,7 +422,6 @@ class Client:
         reads = self._reads_of(channels, limit)
         # Woken on the doorbell, the reads already ran behind the wait.
         results = self._wakeup.replies(reads)
-        woken = results is not None
         if results is None:
             # One broken channel costs only itself: its error is reported and
             # the others are delivered (its script failed before writing).
@@ -477,11 +469,9 @@ class Client:
         if drained and ringable and not gone:
             self._primed = reads
         self._mirror.forget(gone)
-        if woken:
-            # Carried by the next call: the wake-up pays no round trip for it.
-            self._mirror.write_later(indexes)
-        else:
-            self._mirror.write(indexes)
+        # Before returning, a woken read too (SPEC section 2): one round trip
+        # after the wake-up, the only one it makes.
+        self._mirror.write(indexes)
         return inbox
 
     def _reads_of(self, channels: list[str], limit: int) -> list[Read]:

@@ -5,9 +5,10 @@ Every write rings its channel's ``rvl:bell:{C}``, a stream of one entry
 nothing sends, on one connection it keeps for this, ``XREAD BLOCK`` on the
 bells of its channels from the ids that look saw, and right behind it the
 read scripts. Redis runs a client's next command as soon as its blocked one
-is served, so the wake-up and the messages come back together: no round trip
-after the wake-up, where a pub/sub reader spends one on the read and one on
-the index mirror. The look read each bell in the same atomic step as the
+is served, so the wake-up and the messages come back together: the one round
+trip after the wake-up is the index mirror's write (SPEC section 2 has it
+written before the read returns), where a pub/sub reader spends one on the
+read and one on the mirror. The look read each bell in the same atomic step as the
 messages (read.lua), so a write landing between the look and the wait has
 rung a newer id, and the XREAD returns at once: no wake-up is lost.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -39,9 +40,6 @@ from .scripts import ArgT, KeyT, Script
 #: How much longer than its BLOCK time a waiting XREAD may take to answer
 #: before the link counts as dead (a loaded machine, a slow network).
 GRACE_S = 10.0
-
-#: Where the reply of a command sent ahead of a wait goes (or its error).
-Reply = Callable[[Any], None]
 
 
 class Doorbell:
@@ -56,14 +54,12 @@ class Doorbell:
     def wait(
         self, bells: Sequence[tuple[str, str]],
         reads: Sequence[tuple[Script, Sequence[KeyT], Sequence[ArgT]]],
-        timeout_s: float, ahead: tuple[Sequence[Any], Reply] | None = None,
+        timeout_s: float,
     ) -> list[Any]:
         """Block until a bell rings past its id or ``timeout_s`` passes, then
         run ``reads``; their replies (an error reply in its place), in order.
 
-        ``bells`` are ``(bell key, last id seen)`` pairs. ``ahead`` is a
-        command sent first, in the same packet, and the callable its reply
-        (or the error) goes to: the index mirror a woken read left for later.
+        ``bells`` are ``(bell key, last id seen)`` pairs.
 
         :raises redis.RedisError: the link failed; nothing is known of the
             reads (a read that ran has moved its index, as any read whose
@@ -72,29 +68,19 @@ class Doorbell:
         conn = self._connection()
         block_ms = max(1, math.ceil(timeout_s * 1000))
         # COUNT 1: one ring is news enough, however many came meanwhile.
-        packed = [] if ahead is None else [_pack(conn, ahead[0])]
-        packed.append(_pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
-                                   *(key for key, _ in bells), *(seen for _, seen in bells)]))
-        packed.append(self._packed_reads(conn, reads))
-        told = ahead is None
+        packed = [_pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
+                               *(key for key, _ in bells), *(seen for _, seen in bells)]),
+                  self._packed_reads(conn, reads)]
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
                 conn.re_auth()  # redis-py >= 5.3 (streaming credentials)
             conn.send_packed_command([b"".join(packed)], check_health=False)
-            if ahead is not None:
-                reply = self._reply(conn)
-                told = True
-                ahead[1](reply)
             if not conn.can_read(timeout=block_ms / 1000 + GRACE_S):
                 raise rex.TimeoutError("Redis did not answer a doorbell wait")
             replies = [self._reply(conn) for _ in range(len(reads) + 1)]
-        except BaseException as error:
+        except BaseException:
             # Replies still on their way: the link is out of step.
             conn.disconnect()
-            if not told and ahead is not None:
-                # Its fate unknown: reported failed, so it is sent again.
-                ahead[1](error if isinstance(error, Exception)
-                         else rex.ConnectionError("interrupted before the reply"))
             raise
         return replies[1:]
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions as rex
@@ -101,15 +100,10 @@ class Wakeup:
     else (and while a channel's bell is broken) its pub/sub connections, one
     per shard on a cluster with sharded pub/sub, else one."""
 
-    def __init__(self, redis: Any, publisher: Publisher | None = None,
-                 ahead: Callable[[], tuple[list[Any], doorbell.Reply] | None] | None = None
-                 ) -> None:
+    def __init__(self, redis: Any, publisher: Publisher | None = None) -> None:
         self._redis = redis
         self.publisher = publisher or Publisher(redis)
         self.doorbell = doorbell.for_redis(redis)
-        # A command to send ahead of each doorbell wait (the index mirror a
-        # woken read left), and where its reply goes.
-        self._ahead = ahead
         self.ringing = False  # this wait is on the doorbell, not pub/sub
         # From the last look: (bell key, id seen) per channel, or None when
         # some bell could not be read; the read scripts to send behind the
@@ -316,8 +310,7 @@ class Wakeup:
         reads = self._reads if len(self._reads) <= MAX_RIDING_READS else []
         wait_s = HEARTBEAT_S if timeout is None else min(timeout, HEARTBEAT_S)
         try:
-            replies = self.doorbell.wait(bells, reads, wait_s,
-                                         None if self._ahead is None else self._ahead())
+            replies = self.doorbell.wait(bells, reads, wait_s)
         except (rex.RedisError, OSError):
             # Look again. The next wait is on pub/sub, whose subscribing has
             # the retry layer's backoff: a server refusing new links costs

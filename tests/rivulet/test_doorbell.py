@@ -1,6 +1,7 @@
 """The doorbell (rivulet/doorbell.py): on a standalone Redis a blocked read
 waits on XREAD BLOCK of its channels' rvl:bell:{C}, with the read scripts
-sent behind it, so it wakes with its messages and sends nothing more.
+sent behind it, so it wakes with its messages and sends only the index
+mirror's write after that (SPEC section 2: before the read returns).
 
 Each blocked read waits with ``timeout=-1`` (or 600 s), so only a ring can
 end it before the 30 s heartbeat; the 10 s joins are hang guards.
@@ -8,7 +9,6 @@ end it before the 30 s heartbeat; the 10 s joins are hang guards.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -22,7 +22,6 @@ from rivulet import keys, wakeup
 from rivulet.wakeup import MAX_RIDING_READS
 
 from ..conftest import RedisServer
-from .test_oom import full_server  # noqa: F401 (a fixture: a small maxmemory server)
 from .test_wakeup import GUARD_S, Blocked, redis62_server  # noqa: F401 (a fixture)
 
 
@@ -67,7 +66,7 @@ def pair(standalone: Any) -> Iterator[tuple[rivulet.Client, rivulet.Client]]:
     writer.close()
 
 
-def test_a_woken_read_sends_nothing_after_the_wake_up(
+def test_a_woken_read_sends_only_its_mirror_write_after_the_wake_up(
     pair: tuple[rivulet.Client, rivulet.Client], standalone: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -84,34 +83,25 @@ def test_a_woken_read_sends_nothing_after_the_wake_up(
     writer.write("ch", "wake up")
     assert [m["data"] for m in blocked.returned()["ch"]] == ["wake up"]
     # From entering the wait to returning: the one packet of the wait itself
-    # (XREAD BLOCK + the read), no read and no mirror write after the ring.
-    assert sends.count - sent_before <= 1
+    # (XREAD BLOCK + the read), then the mirror's write; no read after the ring.
+    assert sends.count - sent_before <= 2
     assert standalone.zscore(keys.channel_key("ch"), "reader") == 2
+    assert standalone.zscore(keys.index_key("reader"), "ch") == 2
 
 
-def test_the_mirror_a_woken_read_left_is_carried_by_the_next_call(
+def test_the_mirror_is_written_before_a_woken_read_returns(
     pair: tuple[rivulet.Client, rivulet.Client], standalone: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reader, writer = pair
-    blocked = Blocked(reader, monkeypatch)
-    blocked.waiting()
-    writer.write("ch", ["1", "2"])
-    assert len(blocked.returned()["ch"]) == 2
-    assert reader.subscriptions == ["ch"]  # reads the mirror: sends what was left first
-    assert standalone.zscore(keys.index_key("reader"), "ch") == 2
-    # The next blocking wait carries it too.
-    blocked = Blocked(reader, monkeypatch)
-    blocked.waiting()
-    writer.write("ch", "3")
-    assert [m["id"] for m in blocked.returned()["ch"]] == [3]
-    blocked = Blocked(reader, monkeypatch, timeout=600)
-    blocked.waiting()
-    assert standalone.zscore(keys.index_key("reader"), "ch") == 3
-    writer.write("ch", "4")
-    assert [m["id"] for m in blocked.returned()["ch"]] == [4]
-    reader.close()  # and close sends what is left
-    assert standalone.zscore(keys.index_key("reader"), "ch") == 4
+    for batch, expected in ((["a", "b"], 2), (["c"], 3)):
+        blocked = Blocked(reader, monkeypatch)
+        blocked.waiting()
+        writer.write("ch", batch)
+        assert [m["data"] for m in blocked.returned()["ch"]] == batch
+        # Read straight off Redis, not through the client: nothing is left
+        # for a later call to send.
+        assert standalone.zscore(keys.index_key("reader"), "ch") == expected
 
 
 def test_a_write_between_two_blocking_reads_is_not_missed(
@@ -268,38 +258,3 @@ def test_a_reader_of_a_deleted_channel_learns_it_at_the_heartbeat(
     assert not blocked.thread.is_alive()
     assert len(blocked.error) == 1
     assert isinstance(blocked.error[0], rivulet.NotSubscribedError)
-
-
-@pytest.mark.slow  # as tests/rivulet/test_oom.py: its own small server per run
-def test_a_carried_mirror_write_a_full_redis_refuses_is_sent_again(
-    full_server: RedisServer,  # noqa: F811 (the fixture imported above)
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-) -> None:
-    r = full_server.client()
-    reader = rivulet.Client(redis=r, client_id="reader", channel_ids="ch")
-    writer = rivulet.Client(redis=r, client_id="writer", channel_ids="ch")
-    blocked = Blocked(reader, monkeypatch)
-    blocked.waiting()
-    writer.write("ch", "x")
-    assert blocked.returned()["ch"]  # its mirror write is left for the next call
-    filled = 0
-    for size in (1000, 100, 10, 1):  # until Redis refuses even a one-byte SET
-        while True:
-            try:
-                r.set(f"filler:{filled}", "x" * size)
-            except redis.ResponseError as error:
-                assert "maxmemory" in str(error)
-                break
-            filled += 1
-    with pytest.raises(redis.ResponseError, match="maxmemory"):
-        r.zadd(keys.index_key("reader"), {"ch": 0})  # the mirror's write is refused too
-    with caplog.at_level(logging.WARNING, logger="rivulet"):
-        assert reader.read(timeout=0.01) == {}  # its wait carries the write: refused
-    assert "index mirror of client 'reader' not updated" in caplog.text
-    assert r.zscore(keys.index_key("reader"), "ch") == 0  # as subscribe left it
-    r.delete(*(f"filler:{i}" for i in range(filled)))
-    assert reader.subscriptions == ["ch"]  # sends what is still left first
-    assert r.zscore(keys.index_key("reader"), "ch") == 1
-    for client in (reader, writer):
-        client.close()
-    r.close()
