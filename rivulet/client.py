@@ -422,6 +422,7 @@ class Client:
         reads = self._reads_of(channels, limit)
         # Woken on the doorbell, the reads already ran behind the wait.
         results = self._wakeup.replies(reads)
+        woken = results is not None
         if results is None:
             # One broken channel costs only itself: its error is reported and
             # the others are delivered (its script failed before writing).
@@ -469,9 +470,13 @@ class Client:
         if drained and ringable and not gone:
             self._primed = reads
         self._mirror.forget(gone)
-        # Before returning, a woken read too (SPEC section 2): one round trip
-        # after the wake-up, the only one it makes.
-        self._mirror.write(indexes)
+        link = self._wakeup.doorbell
+        if woken and link is not None:
+            # Sent before returning (SPEC section 2), its reply read with the
+            # doorbell's next command: the wake-up waits for no round trip.
+            self._mirror.send(indexes, link.send)
+        else:
+            self._mirror.write(indexes)
         return inbox
 
     def _reads_of(self, channels: list[str], limit: int) -> list[Read]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -50,6 +50,36 @@ class Doorbell:
         self._conn: Any = None
         self._pid = os.getpid()
         self._packed: tuple[Sequence[Any], bytes] | None = None
+        # Where the reply of a command sent by send() goes, until it is read.
+        self._pending: Callable[[Any], None] | None = None
+
+    def send(self, command: Sequence[Any], on_reply: Callable[[Any], None]) -> None:
+        """Send ``command`` now, on the waits' connection, without waiting for
+        its reply: that is read ahead of the next wait's (or at close) and
+        handed to ``on_reply``, an error included, as is a failure to send."""
+        conn = self._connection()
+        self._settle(conn)
+        try:
+            if getattr(conn, "_re_auth_token", None) is not None:
+                conn.re_auth()
+            conn.send_packed_command([_pack(conn, command)], check_health=False)
+        except Exception as error:
+            conn.disconnect()
+            on_reply(error)
+            return
+        self._pending = on_reply
+
+    def _settle(self, conn: Any) -> None:
+        """Read the reply a send() left, if any (it has long arrived)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            reply = self._reply(conn)
+        except Exception as error:
+            conn.disconnect()
+            reply = error
+        pending(reply)
 
     def wait(
         self, bells: Sequence[tuple[str, str]],
@@ -66,6 +96,7 @@ class Doorbell:
             reply is lost).
         """
         conn = self._connection()
+        self._settle(conn)
         block_ms = max(1, math.ceil(timeout_s * 1000))
         # COUNT 1: one ring is news enough, however many came meanwhile.
         packed = [_pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
@@ -106,6 +137,7 @@ class Doorbell:
             # A forked child: the parent's socket is not ours to use or close.
             # The pool resets itself.
             self._conn = None
+            self._pending = None  # the parent's reply, on the parent's socket
             self._pid = os.getpid()
         if self._conn is None:
             try:
@@ -115,9 +147,11 @@ class Doorbell:
         return self._conn
 
     def close(self) -> None:
-        """Hand the connection back to the pool (in the process that took it)."""
+        """Hand the connection back to the pool (in the process that took it),
+        once the reply of a command sent by send() is read."""
         conn, self._conn = self._conn, None
         if conn is not None and self._pid == os.getpid():
+            self._settle(conn)
             self._pool.release(conn)
 
 

@@ -7,8 +7,9 @@ moved an index, before that call returns, and repairs what it finds stale.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import keys
@@ -72,6 +73,31 @@ class IndexMirror:
             return
         if known is not None:
             known.update(stale)
+
+    def send(self, indexes: Mapping[str, int],
+             send: Callable[[list[Any], Callable[[Any], None]], None]) -> None:
+        """:meth:`write` for a blocking read woken by its doorbell: the ZADD
+        is sent before the read returns, by ``send`` (the doorbell's link),
+        and its reply read with that link's next command, so the wake-up
+        waits for no round trip. A refused or lost one leaves the mirror to
+        be written again by the next call (it forgets what it sent)."""
+        known = self._known
+        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
+        if not stale:
+            return
+        command: list[Any] = ["ZADD", self._key]
+        for channel, index in stale.items():
+            command += [index, channel]
+        if known is not None:
+            known.update(stale)
+        send(command, functools.partial(self._sent, list(stale)))
+
+    def _sent(self, channels: list[str], reply: Any) -> None:
+        if isinstance(reply, Exception):
+            log.warning("index mirror of client %r not updated: %s", self._client_id, reply)
+            if self._known is not None:
+                for channel in channels:  # differs from the next index: written again
+                    self._known[channel] = -2
 
     def forget(self, gone: list[str]) -> None:
         """Drop subscriptions Redis no longer has (an operator removed them, or

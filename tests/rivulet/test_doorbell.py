@@ -9,6 +9,7 @@ end it before the 30 s heartbeat; the 10 s joins are hang guards.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -258,3 +259,32 @@ def test_a_reader_of_a_deleted_channel_learns_it_at_the_heartbeat(
     assert not blocked.thread.is_alive()
     assert len(blocked.error) == 1
     assert isinstance(blocked.error[0], rivulet.NotSubscribedError)
+
+
+def test_a_refused_mirror_write_after_a_wake_up_is_written_again(
+    pair: tuple[rivulet.Client, rivulet.Client], standalone: Any,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As a full Redis (maxmemory) would answer the ZADD a woken read sent.
+    reader, writer = pair
+    link = reader._wakeup.doorbell
+    assert link is not None
+    real_send = link.send
+
+    def refused(command: Any, on_reply: Any) -> None:
+        real_send(["ECHO", "not sent: refused"], lambda _reply: on_reply(
+            redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'")))
+
+    monkeypatch.setattr(link, "send", refused)
+    blocked = Blocked(reader, monkeypatch)
+    blocked.waiting()
+    writer.write("ch", "x")
+    assert blocked.returned()["ch"]
+    with caplog.at_level(logging.WARNING, logger="rivulet"):
+        reader.close()  # reads the refusal
+    assert "index mirror of client 'reader' not updated" in caplog.text
+    assert standalone.zscore(keys.index_key("reader"), "ch") == 0  # as subscribe left it
+    monkeypatch.setattr(link, "send", real_send)
+    # The client's next read writes it, though the index has not moved since.
+    assert reader.read() == {}
+    assert standalone.zscore(keys.index_key("reader"), "ch") == 1
