@@ -9,11 +9,12 @@ from typing import Any
 from . import keys, scripts
 from . import search as search_mod
 from .admin_base import AdminBase, non_negative
-from .client import DEFAULT_MAX_MESSAGE_BYTES, write_call, write_reply
+from .client import DEFAULT_MAX_MESSAGE_BYTES
 from .codec import MAX_ID, Message, decode_for_display, encode_batch
 from .exceptions import BackendError, ChannelNotFoundError
 from .models import Rows
 from .names import validate_name
+from .write_calls import write_call, write_reply
 
 
 class MessagesAdmin(AdminBase):

@@ -9,8 +9,8 @@ from concurrent.futures._base import FINISHED, PENDING
 from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
 from typing import Any, Protocol
 
-from .client import write_reply
 from .exceptions import MessageTooLargeError
+from .write_calls import write_reply
 
 
 class Sender(Protocol):

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import deadline as deadlines
 from . import fastpath, scripts
-from .client import write_call, write_reply
 from .exceptions import NotReplicatedError, is_transient, translate
 from .scripts import routing
+from .write_calls import write_call, write_reply
 
 if TYPE_CHECKING:
     from .client import Client

@@ -12,8 +12,8 @@ import pytest
 
 import rivulet
 from rivulet import keys, scripts
-from rivulet.client import write_call, write_reply
 from rivulet.wakeup import Wakeup
+from rivulet.write_calls import write_call, write_reply
 
 
 def stored(backend: Any, channel: str) -> list[int]:

@@ -15,7 +15,7 @@ import redis
 
 import rivulet
 from rivulet import deadline, fastpath, forks, keys, scripts
-from rivulet.client import write_reply
+from rivulet.write_calls import write_reply
 
 from ..conftest import RedisServer, is_cluster
 
@@ -269,7 +269,7 @@ def test_the_fork_generation_changes_in_a_child() -> None:
 
 
 def _write_calls(channel: str, tokens: list[str]) -> list[tuple[list[str], list[str]]]:
-    from rivulet.client import write_call
+    from rivulet.write_calls import write_call
 
     return [write_call(channel, [f'"{t}"'], mode="sub", writer="w", src="w", token=t)
             for t in tokens]

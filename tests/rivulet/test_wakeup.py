@@ -21,8 +21,8 @@ from redis.cluster import RedisCluster
 
 import rivulet
 from rivulet import keys, scripts
-from rivulet.client import write_call
 from rivulet.wakeup import PUBLISH, SPUBLISH, Publisher, Wakeup
+from rivulet.write_calls import write_call
 
 from ..conftest import RedisServer
 
