@@ -46,13 +46,25 @@ def redis_server_binary() -> str:
 
 
 def free_port() -> int:
-    """A free loopback port at most 55535 (a cluster node also uses port + 10000)."""
+    """A free loopback port at most 55535 whose port + 10000 (a cluster node's
+    bus) is free too, as far as a bind can tell; RedisServer retries when
+    another process takes either before the server binds them."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port <= 55535:
-            return port
+        if port > 55535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+class PortTaken(RuntimeError):
+    """redis-server could not bind its port (or its cluster bus port)."""
 
 
 class RedisServer:
@@ -60,13 +72,21 @@ class RedisServer:
 
     def __init__(self, *extra: str, appendonly: bool = False) -> None:
         self.dir = tempfile.mkdtemp(prefix="rivulet-test-redis-")
-        self.port = free_port()
-        self.args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                     "--dir", self.dir, "--save", "", "--logfile", "",
-                     "--appendonly", "yes" if appendonly else "no",
-                     "--appendfsync", "always", *extra]
         self.proc: subprocess.Popen[str] | None = None
-        self.start()
+        for attempt in range(5):
+            self.port = free_port()
+            self.args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                         "--dir", self.dir, "--save", "", "--logfile", "",
+                         "--appendonly", "yes" if appendonly else "no",
+                         "--appendfsync", "always", *extra]
+            try:
+                self.start()
+                break
+            except PortTaken:
+                # Taken between free_port's check and the server's bind (the
+                # suite's own clients use ephemeral ports too): another port.
+                if attempt == 4:
+                    raise
 
     @property
     def url(self) -> str:
@@ -85,7 +105,14 @@ class RedisServer:
             if "Ready to accept connections" in line:
                 break
         else:
-            raise RuntimeError("redis-server did not start:\n" + "".join(seen))
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            self.proc = None
+            log = "".join(seen)
+            if "Address already in use" in log:
+                raise PortTaken(f"port {self.port} or its bus port is taken:\n{log}")
+            raise RuntimeError("redis-server did not start:\n" + log)
         self._drainer = threading.Thread(target=self._drain, args=(proc,), daemon=True)
         self._drainer.start()
 
