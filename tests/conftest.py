@@ -184,8 +184,10 @@ class RedisCluster6:
                  "--cluster-node-timeout", "1000",
                  # A replica may be promoted however stale its link looked.
                  "--cluster-replica-validity-factor", "0")
-        self.nodes = [RedisServer(*extra) for _ in range(6)]
+        self.nodes: list[RedisServer] = []
         try:
+            for _ in range(6):  # one that cannot start must not leave the others running
+                self.nodes.append(RedisServer(*extra))
             subprocess.run(
                 [redis_cli_binary(), "--cluster", "create",
                  *(f"127.0.0.1:{n.port}" for n in self.nodes),
