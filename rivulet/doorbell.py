@@ -28,13 +28,13 @@ connection, so no stale reply is read as the next call's.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis
 import redis.exceptions as rex
 
+from .fastpath import pack
+from .kept import KeptConnection, standalone_pool
 from .scripts import ArgT, KeyT, Script
 
 #: How much longer than its BLOCK time a waiting XREAD may take to answer
@@ -46,9 +46,7 @@ class Doorbell:
     """Doorbell waits on one connection kept from ``pool`` (one thread at a time)."""
 
     def __init__(self, pool: Any) -> None:
-        self._pool = pool
-        self._conn: Any = None
-        self._pid = os.getpid()
+        self._kept = KeptConnection(pool, "XREAD")
         self._packed: tuple[Sequence[Any], bytes] | None = None
         # Where the reply of a command sent by send() goes, until it is read.
         self._pending: Callable[[Any], None] | None = None
@@ -62,7 +60,7 @@ class Doorbell:
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
                 conn.re_auth()
-            conn.send_packed_command([_pack(conn, command)], check_health=False)
+            conn.send_packed_command([b"".join(pack(conn, command))], check_health=False)
         except Exception as error:
             conn.disconnect()
             on_reply(error)
@@ -99,8 +97,8 @@ class Doorbell:
         self._settle(conn)
         block_ms = max(1, math.ceil(timeout_s * 1000))
         # COUNT 1: one ring is news enough, however many came meanwhile.
-        packed = [_pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
-                               *(key for key, _ in bells), *(seen for _, seen in bells)]),
+        packed = [b"".join(pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
+                               *(key for key, _ in bells), *(seen for _, seen in bells)])),
                   self._packed_reads(conn, reads)]
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
@@ -120,7 +118,7 @@ class Doorbell:
         # The same reads go behind every wait of a blocking read: packed once.
         if self._packed is not None and self._packed[0] is reads:
             return self._packed[1]
-        packed = b"".join(_pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args])
+        packed = b"".join(b"".join(pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args]))
                           for script, keys, args in reads)
         self._packed = (reads, packed)
         return packed
@@ -133,56 +131,20 @@ class Doorbell:
             return error  # this command's own error; the link is in step
 
     def _connection(self) -> Any:
-        if self._pid != os.getpid():
-            # A forked child: the parent's socket is not ours to use or close.
-            # The pool resets itself.
-            self._conn = None
+        if self._kept.forked:
             self._pending = None  # the parent's reply, on the parent's socket
-            self._pid = os.getpid()
-        if self._conn is None:
-            try:
-                self._conn = self._pool.get_connection()
-            except TypeError:  # redis-py < 5.3 wants a command name
-                self._conn = self._pool.get_connection("XREAD")
-        return self._conn
+        return self._kept.get()
 
     def close(self) -> None:
         """Hand the connection back to the pool (in the process that took it),
         once the reply of a command sent by send() is read."""
-        conn, self._conn = self._conn, None
-        if conn is not None and self._pid == os.getpid():
-            self._settle(conn)
-            self._pool.release(conn)
-
-
-def _pack(conn: Any, args: Sequence[Any]) -> bytes:
-    """``args`` as one RESP command: the bytes ``conn.pack_command`` sends,
-    built in one join for str, int and bytes on a UTF-8 connection (redis-py's
-    packer costs about 3 us an argument); anything else is left to it."""
-    encoder = getattr(conn, "encoder", None)
-    if encoder is None or encoder.encoding.lower().replace("-", "") != "utf8":
-        return b"".join(conn.pack_command(*args))
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, str):
-            data = arg.encode("utf-8", encoder.encoding_errors)
-        elif isinstance(arg, bytes):
-            data = arg
-        elif type(arg) is int:
-            data = b"%d" % arg
-        else:
-            return b"".join(conn.pack_command(*args))
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+        if self._kept.conn is not None and not self._kept.forked:
+            self._settle(self._kept.conn)
+        self._kept.release()
 
 
 def for_redis(client: Any) -> Doorbell | None:
     """A doorbell for a plain standalone ``redis.Redis``; None for anything
-    else (a cluster, a pipeline, a single-connection client), which waits on
-    pub/sub."""
-    if not isinstance(client, redis.Redis):
-        return None
-    pool = getattr(client, "connection_pool", None)
-    if pool is None or getattr(client, "connection", None) is not None:
-        return None
-    return Doorbell(pool)
+    else (:func:`rivulet.kept.standalone_pool`), which waits on pub/sub."""
+    pool = standalone_pool(client)
+    return None if pool is None else Doorbell(pool)

@@ -14,7 +14,7 @@ What the command layer did that still matters is done here:
 - a pending re-authentication (a streaming credential provider's new token,
   which the pool hands to checked-out connections) is sent before the call;
 - after ``fork()`` the child never touches the parent's socket: it takes a
-  fresh connection from the (by then reset) pool;
+  fresh connection from the (by then reset) pool (:mod:`rivulet.kept`);
 - a call interrupted between send and reply (an error, a timeout, even
   KeyboardInterrupt) drops the connection, so no stale reply is ever read
   as the next call's; the next call reconnects;
@@ -28,14 +28,12 @@ keeps the routed path in :mod:`rivulet.scripts`.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
-import redis
 import redis.exceptions as rex
 
-from . import forks
+from .kept import KeptConnection, standalone_pool
 from .scripts import ArgT, KeyT, Script
 
 log = logging.getLogger("rivulet")
@@ -45,10 +43,7 @@ class FastCalls:
     """Script calls on one connection kept from ``pool`` (one thread at a time)."""
 
     def __init__(self, pool: Any) -> None:
-        self._pool = pool
-        self._conn: Any = None
-        self._pid = os.getpid()
-        self._generation = forks.generation()
+        self._kept = KeptConnection(pool, "EVALSHA")
         # (sha, keys, leading args) -> those arguments packed; see call().
         self._prefixes: dict[tuple[Any, ...], bytes] = {}
         # FCALL until the server shows it cannot (Redis 6.2, an ACL that
@@ -139,19 +134,19 @@ class FastCalls:
         head = ["FCALL", script.function] if by_function else ["EVALSHA", script.sha]
         encoder = _utf8_encoder(conn)
         if not fixed or encoder is None:
-            return _pack(conn, [*head, len(keys), *keys, *args])
+            return pack(conn, [*head, len(keys), *keys, *args])
         cache_key = (head[1], *keys, *args[:fixed])
         prefix = self._prefixes.get(cache_key)
         if prefix is None:
             prefix = _bulks(encoder, [*head, len(keys), *keys, *args[:fixed]])
             if prefix is None:
-                return _pack(conn, [*head, len(keys), *keys, *args])
+                return pack(conn, [*head, len(keys), *keys, *args])
             if len(self._prefixes) >= _MAX_PREFIXES:
                 self._prefixes.clear()  # a writer on very many channels: start over
             self._prefixes[cache_key] = prefix
         rest = _bulks(encoder, args[fixed:])
         if rest is None:
-            return _pack(conn, [*head, len(keys), *keys, *args])
+            return pack(conn, [*head, len(keys), *keys, *args])
         return [b"*%d\r\n%b%b" % (3 + len(keys) + len(args), prefix, rest)]
 
     def _pipeline(self, conn: Any, packed: bytes, count: int) -> list[Any]:
@@ -186,26 +181,11 @@ class FastCalls:
             raise
 
     def _connection(self) -> Any:
-        if self._generation != forks.generation():
-            # A forked child: the parent's socket is not ours to use or close
-            # (redis-py's disconnect would leave the parent's alone, but the
-            # object belongs to the parent's pool). The pool resets itself.
-            self._conn = None
-            self._pid = os.getpid()
-            self._generation = forks.generation()
-        if self._conn is None:
-            # The one pool checkout, with its readiness check, per connection.
-            try:
-                self._conn = self._pool.get_connection()
-            except TypeError:  # redis-py < 5.3 wants a command name
-                self._conn = self._pool.get_connection("EVALSHA")
-        return self._conn
+        return self._kept.get()
 
     def close(self) -> None:
         """Hand the connection back to the pool (in the process that took it)."""
-        conn, self._conn = self._conn, None
-        if conn is not None and self._pid == os.getpid():
-            self._pool.release(conn)
+        self._kept.release()
 
 
 def _never_ran(error: rex.ResponseError, by_function: bool) -> bool:
@@ -249,7 +229,7 @@ def _bulks(encoder: Any, args: Sequence[Any]) -> bytes | None:
     return b"".join(parts)
 
 
-def _pack(conn: Any, args: list[Any]) -> Any:
+def pack(conn: Any, args: Sequence[Any]) -> Any:
     """``args`` as one RESP command, as ``conn.pack_command`` would send it.
 
     redis-py's packer costs about 3 us per argument (its encoder's checks,
@@ -266,12 +246,7 @@ def _pack(conn: Any, args: list[Any]) -> Any:
 
 def for_redis(client: Any) -> FastCalls | None:
     """Fast calls for a plain standalone ``redis.Redis``; None for anything
-    else (a cluster, a pipeline, an object that only looks like a client),
-    which then keeps the ordinary path."""
-    if not isinstance(client, redis.Redis):
-        return None
-    pool = getattr(client, "connection_pool", None)
-    if pool is None or getattr(client, "connection", None) is not None:
-        # single_connection_client: its one connection is already kept.
-        return None
-    return FastCalls(pool)
+    else (:func:`rivulet.kept.standalone_pool`), which then keeps the
+    ordinary path."""
+    pool = standalone_pool(client)
+    return None if pool is None else FastCalls(pool)

@@ -214,7 +214,7 @@ def test_a_forked_child_waits_on_its_own_connection(real_redis: Any,
         assert blocked.returned()["ch"]
         doorbell = reader._wakeup.doorbell
         assert doorbell is not None
-        parent_conn = doorbell._conn
+        parent_conn = doorbell._kept.conn
         writer.write("ch", "to the child")  # before the fork: no race with the child's wait
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -222,7 +222,7 @@ def test_a_forked_child_waits_on_its_own_connection(real_redis: Any,
             code = 1
             try:
                 got = reader.read(timeout=-1)["ch"]
-                fresh = doorbell._conn is not parent_conn
+                fresh = doorbell._kept.conn is not parent_conn
                 os.write(write_end, f"{got[0]['data']}|{int(fresh)}".encode())
                 code = 0
             finally:
@@ -238,7 +238,7 @@ def test_a_forked_child_waits_on_its_own_connection(real_redis: Any,
         blocked.waiting()
         writer.write("ch", "parent again")
         assert [m["data"] for m in blocked.returned()["ch"]] == ["parent again"]
-        assert doorbell._conn is parent_conn
+        assert doorbell._kept.conn is parent_conn
     finally:
         reader.close()
         writer.close()

@@ -24,7 +24,7 @@ def _kept(client: rivulet.Client) -> Any:
     """The connection the client's fast path keeps (after one write)."""
     fast = client._fast
     assert fast is not None
-    return fast._conn
+    return fast._kept.conn
 
 
 @pytest.fixture
@@ -198,14 +198,14 @@ def test_close_hands_the_connection_back_to_the_pool(standalone: Any) -> None:
     ["EVALSHA", "x", 0, b"\x00\xff raw", "y" * 70_000, -12, 2**60],
 ])
 def test_packed_commands_are_byte_for_byte_redis_pys(real_redis: Any, args: list[Any]) -> None:
-    from rivulet.fastpath import _pack
+    from rivulet.fastpath import pack
 
     try:
         conn = real_redis.connection_pool.get_connection()
     except TypeError:  # redis-py < 5.3 wants a command name
         conn = real_redis.connection_pool.get_connection("EVALSHA")
     try:
-        assert b"".join(_pack(conn, args)) == b"".join(conn.pack_command(*args))
+        assert b"".join(pack(conn, args)) == b"".join(conn.pack_command(*args))
     finally:
         real_redis.connection_pool.release(conn)
 

@@ -221,7 +221,7 @@ def test_calls_in_a_row_set_the_socket_timeout_at_most_once(real_redis: redis.Re
     try:
         c.write("ch", "a")
         assert c._fast is not None
-        conn = c._fast._conn
+        conn = c._fast._kept.conn
         counting = _CountingSocket(conn._sock)
         conn._sock = counting
         for i in range(20):
@@ -242,7 +242,7 @@ def test_a_timeout_further_than_the_slack_is_set(real_redis: redis.Redis) -> Non
     try:
         c.write("ch", "a")
         assert c._fast is not None
-        sock = c._fast._conn._sock
+        sock = c._fast._kept.conn._sock
         sock.settimeout(30.0)  # far from the 2 s budget
         c.write("ch", "b")
         assert sock.gettimeout() is not None and sock.gettimeout() <= 2.0

@@ -1,0 +1,73 @@
+"""One connection kept from a plain standalone client's pool, fork-safe.
+
+The fast write path (:mod:`rivulet.fastpath`) and the doorbell waits
+(:mod:`rivulet.doorbell`) each keep a connection of the client's own pool
+rather than check one out per call (a checkout costs a readiness poll). What
+keeping one must get right is here, once: only a plain ``redis.Redis`` with a
+pool qualifies; the connection is checked out on first use; after ``fork()``
+the child never touches the parent's socket and takes a fresh connection
+from the (by then reset) pool; and only the process that took the
+connection hands it back.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import redis
+
+from . import forks
+
+
+def standalone_pool(client: Any) -> Any:
+    """The pool of a plain standalone ``redis.Redis``; None for anything else
+    (a cluster, a pipeline, an object that only looks like a client, a
+    single-connection client, whose one connection is kept already)."""
+    if not isinstance(client, redis.Redis):
+        return None
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or getattr(client, "connection", None) is not None:
+        return None
+    return pool
+
+
+class KeptConnection:
+    """A connection of ``pool`` kept for one user (one thread at a time).
+
+    ``command`` names the first command sent on it, for redis-py < 5.3,
+    whose ``get_connection`` asks for one.
+    """
+
+    def __init__(self, pool: Any, command: str) -> None:
+        self._pool = pool
+        self._command = command
+        self.conn: Any = None
+        self._pid = os.getpid()
+        self._generation = forks.generation()
+
+    @property
+    def forked(self) -> bool:
+        """True in a forked child until it takes its own connection."""
+        return self._generation != forks.generation()
+
+    def get(self) -> Any:
+        """The kept connection, checked out on first use (again in a forked
+        child: the parent's socket is not the child's to use or close, and
+        the object belongs to the parent's pool, which resets itself)."""
+        if self.forked:
+            self.conn = None
+            self._pid = os.getpid()
+            self._generation = forks.generation()
+        if self.conn is None:
+            try:
+                self.conn = self._pool.get_connection()
+            except TypeError:  # redis-py < 5.3 wants a command name
+                self.conn = self._pool.get_connection(self._command)
+        return self.conn
+
+    def release(self) -> None:
+        """Hand the connection back to the pool (in the process that took it)."""
+        conn, self.conn = self.conn, None
+        if conn is not None and self._pid == os.getpid():
+            self._pool.release(conn)
