@@ -57,8 +57,7 @@ class IndexMirror:
         before it has seen the mirror (a fresh client subscribing) all are,
         rather than spending a round trip to load it first.
         """
-        known = self._known
-        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
+        known, stale = self._known, self._stale(indexes)
         if not stale:
             return
         try:
@@ -81,8 +80,7 @@ class IndexMirror:
         and its reply read with that link's next command, so the wake-up
         waits for no round trip. A refused or lost one leaves the mirror to
         be written again by the next call (it forgets what it sent)."""
-        known = self._known
-        stale = {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
+        known, stale = self._known, self._stale(indexes)
         if not stale:
             return
         command: list[Any] = ["ZADD", self._key]
@@ -91,6 +89,12 @@ class IndexMirror:
         if known is not None:
             known.update(stale)
         send(command, functools.partial(self._sent, list(stale)))
+
+    def _stale(self, indexes: Mapping[str, int]) -> dict[str, int]:
+        """The indexes that differ from what this object last saw (all of
+        them before it has seen the mirror)."""
+        known = self._known
+        return {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
 
     def _sent(self, channels: list[str], reply: Any) -> None:
         if isinstance(reply, Exception):
