@@ -81,19 +81,14 @@ def judge(*, index: int, head: int, last_read_ts: int | None, subscribed_ts: int
     first snapshot stands in for it).
     """
     lag = max(0, head - index)
-    # Baseline inlined and no list for the stall check's window: the listing
-    # and /metrics judge tens of thousands of subscribers a call. The rules
-    # are unchanged (tests/rivulet/test_lagscan.py holds them to 2eb8200's).
+    # No list for the stall check's window: the listing and /metrics judge
+    # tens of thousands of subscribers a call. The rules are unchanged
+    # (tests/rivulet/test_lagscan.py holds them to 2eb8200's).
     if subscribed_ts is not None and points:
         # Snapshots from before an unsubscribe and a new subscribe are
         # another subscription's.
         points = [p for p in points if p.ts >= subscribed_ts]
-    window_start = now_ms - window_s * 1000
-    start = None
-    for point in points:
-        if point.ts > window_start:
-            break
-        start = point
+    start = baseline(points, now_ms, window_s)
     read_rate = rate(start.index, index, start.ts, now_ms) if start else None
     if index > head:
         return Judgement(BEYOND_HEAD, read_rate, None)
