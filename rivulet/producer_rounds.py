@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import deadline as deadlines
 from . import fastpath, scripts
-from .exceptions import NotReplicatedError, is_transient, translate
+from .exceptions import NotReplicatedError, translate
 from .scripts import routing
 from .write_calls import write_call, write_reply
 
@@ -101,33 +99,15 @@ class RoundWriter:
 
     def _run_fast(self, fast: fastpath.FastCalls,
                   payload: list[tuple[list[str], list[str]]]) -> list[Any]:
-        """The calls on the kept connection, retried as ``Batch.run`` retries:
-        transient failures only, in their order, within the budget."""
-        retry = self.client.retry
-        deadline = time.monotonic() + retry.budget_s
-        results: list[Any] = [None] * len(payload)
-        todo = list(range(len(payload)))
-        attempt = 0
-        while True:
+        """The calls on the kept connection, retried as ``Batch.run`` retries."""
+
+        def attempt(todo: list[int], _again: bool) -> list[Any]:
             try:
-                with retry.bounded(deadline):
-                    replies = fast.call_many(scripts.WRITE, [payload[i] for i in todo])
+                return fast.call_many(scripts.WRITE, [payload[i] for i in todo])
             except Exception as error:  # the link failed: no reply of this attempt arrived
-                replies = [error] * len(todo)
-            for i, reply in zip(todo, replies):
-                # Out of time mid-attempt: what Redis last said is the news.
-                if not (isinstance(reply, deadlines.BudgetSpent) and results[i] is not None):
-                    results[i] = reply
-            todo = [i for i in todo if isinstance(results[i], Exception)
-                    and is_transient(results[i])]
-            left = deadline - time.monotonic()
-            if not todo or left <= 0:
-                break
-            pause = min(left, retry.delay(attempt))
-            log.info("producer write: %d of %d calls failed (%s); retrying in %.3fs",
-                     len(todo), len(payload), results[todo[0]], pause)
-            time.sleep(pause)
-            attempt += 1
+                return [error] * len(todo)
+
+        results = self.client.retry.run_each(len(payload), attempt, "producer write")
         return [translate(r) if isinstance(r, Exception) else r for r in results]
 
     def close(self) -> None:

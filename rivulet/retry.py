@@ -11,8 +11,8 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from . import deadline as deadlines
 from .exceptions import RivuletError, is_transient, translate
@@ -91,3 +91,42 @@ class RetryPolicy:
                 log.info("%s failed (%s); retrying in %.3fs", what, error, pause)
                 time.sleep(pause)
                 attempt += 1
+
+    def run_each(self, count: int, attempt: Callable[[list[int], bool], Sequence[Any]],
+                 what: str = "Redis calls",
+                 before_retry: Callable[[], None] | None = None) -> list[Any]:
+        """Run ``count`` independent calls; retry only those that failed
+        transiently, in their order, until the budget is spent.
+
+        ``attempt(todo, again)`` sends the calls at positions ``todo`` (all of
+        them first, ``again`` False) and returns each one's reply or the
+        exception it met, in ``todo``'s order; ``before_retry`` runs before
+        each retry (a cluster's topology refresh). Nothing that ran is sent
+        twice, so a batch of writes keeps its retry tokens' promise.
+
+        :returns: each call's reply or its last exception, untranslated: the
+            caller decides whether an error is raised or handed back.
+        """
+        deadline = time.monotonic() + self.budget_s
+        results: list[Any] = [None] * count
+        todo = list(range(count))
+        tries = 0
+        while True:
+            with self.bounded(deadline):
+                replies = attempt(todo, tries > 0)
+            for i, reply in zip(todo, replies):
+                # Out of time mid-attempt: what Redis last said is the news.
+                if not (isinstance(reply, deadlines.BudgetSpent) and results[i] is not None):
+                    results[i] = reply
+            todo = [i for i in todo
+                    if isinstance(results[i], Exception) and is_transient(results[i])]
+            left = deadline - time.monotonic()
+            if not todo or left <= 0:
+                return results
+            pause = min(left, self.delay(tries))
+            log.info("%s: %d of %d calls failed (%s); retrying in %.3fs",
+                     what, len(todo), count, results[todo[0]], pause)
+            time.sleep(pause)
+            tries += 1
+            if before_retry is not None:
+                before_retry()

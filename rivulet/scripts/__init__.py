@@ -26,15 +26,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
 import redis.exceptions as rex
 
-from .. import deadline as deadlines
-from ..exceptions import is_transient, translate
+from ..exceptions import translate
 from ..retry import RetryPolicy
 from . import routing
 
@@ -178,31 +176,18 @@ class Batch:
 
     def run(self, redis: Any, retry: RetryPolicy, what: str, strict: bool = True) -> list[Any]:
         """Execute under ``retry``: transient failures are sent again, only
-        those calls; errors come back translated (``strict``: raised)."""
-        deadline = time.monotonic() + retry.budget_s
-        with retry.bounded(deadline):
-            results = self.execute(redis)
-        attempt = 0
-        while True:
-            again = [i for i, r in enumerate(results)
-                     if isinstance(r, Exception) and is_transient(r)]
-            left = deadline - time.monotonic()
-            if not again or left <= 0:
-                break
-            pause = min(left, retry.delay(attempt))
-            log.info("%s: %d of %d calls failed (%s); retrying in %.3fs",
-                     what, len(again), len(results), results[again[0]], pause)
-            time.sleep(pause)
-            attempt += 1
-            if routing.is_cluster(redis):
-                routing.refresh(redis)
-            before = {i: results[i] for i in again}
-            with retry.bounded(deadline):
-                self._send(redis, again, results)
-            for i, error in before.items():
-                # Out of time mid-attempt: what Redis last said is the news.
-                if isinstance(results[i], deadlines.BudgetSpent):
-                    results[i] = error
+        those calls (after a topology refresh on a cluster); errors come back
+        translated (``strict``: raised)."""
+
+        def attempt(todo: list[int], again: bool) -> list[Any]:
+            if not again:
+                return self.execute(redis)
+            results: list[Any] = [None] * len(self._calls)
+            self._send(redis, todo, results)
+            return [results[i] for i in todo]
+
+        refresh = (lambda: routing.refresh(redis)) if routing.is_cluster(redis) else None
+        results = retry.run_each(len(self._calls), attempt, what, refresh)
         for i, result in enumerate(results):
             if isinstance(result, Exception):
                 if strict:

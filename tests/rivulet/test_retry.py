@@ -98,3 +98,32 @@ def test_running_out_of_budget_reports_what_redis_last_said() -> None:
     policy = RetryPolicy(budget_s=0.05, base_delay_s=0.001, max_delay_s=0.002)
     with pytest.raises(rivulet.ConnectionError, match="refused"):
         policy.run(call)
+
+
+def test_run_each_sends_again_only_the_calls_that_failed_transiently() -> None:
+    refused = rex.ResponseError("WRONGTYPE Operation against a key")
+    answers = iter([["a", rex.ConnectionError("reset"), refused, rex.TimeoutError("slow")],
+                    ["b", rex.ConnectionError("reset")], ["c"]])
+    seen: list[tuple[list[int], bool]] = []
+    refreshed: list[int] = []
+
+    def attempt(todo: list[int], again: bool) -> list[object]:
+        seen.append((list(todo), again))
+        return next(answers)
+
+    policy = RetryPolicy(budget_s=5, base_delay_s=0.001, max_delay_s=0.002)
+    results = policy.run_each(4, attempt, "test", lambda: refreshed.append(1))
+    assert results == ["a", "b", refused, "c"]
+    assert seen == [([0, 1, 2, 3], False), ([1, 3], True), ([3], True)]
+    assert len(refreshed) == 2
+
+
+def test_run_each_out_of_time_mid_attempt_keeps_what_redis_last_said() -> None:
+    down = rex.ConnectionError("Connection refused")
+    answers = iter([[down], [deadline.BudgetSpent("budget spent")]])
+    policy = RetryPolicy(budget_s=0.05, base_delay_s=0.001, max_delay_s=0.002)
+
+    def attempt(todo: list[int], again: bool) -> list[object]:
+        return next(answers, [deadline.BudgetSpent("budget spent")])
+
+    assert policy.run_each(1, attempt) == [down]
