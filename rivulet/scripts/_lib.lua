@@ -197,6 +197,17 @@ local function prune_before_move(sub_key, msg_key, client, index)
   return redis.call('ZREMRANGEBYSCORE', msg_key, '-inf', int(floor))
 end
 
+-- Store a reader's index (read.lua, commit.lua) and its read time, deleting
+-- first what the move lets go: even an unchanged index is written after the
+-- delete, so the read time is allowed on a full Redis too.
+local function store_index(sub_key, msg_key, read_key, client, stored, index)
+  prune_before_move(sub_key, msg_key, client, index)
+  if index ~= stored then
+    redis.call('ZADD', sub_key, index, client)
+  end
+  redis.call('ZADD', read_key, now_ms(), client)
+end
+
 -- Wake the readers blocked on one channel. bell is its rvl:bell:{C} doorbell
 -- stream (nil: none declared), which readers on a standalone Redis wait on
 -- with XREAD BLOCK (rivulet/doorbell.py); Redis serves them as this script

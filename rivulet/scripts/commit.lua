@@ -31,10 +31,6 @@ end
 local head = head_of(id_key)
 local index = sane_index(stored, head)
 index = math.max(index, math.min(upto, head))
-prune_before_move(sub_key, msg_key, client, index)
-if index ~= stored then
-  redis.call('ZADD', sub_key, index, client)
-end
-redis.call('ZADD', read_key, now_ms(), client)
+store_index(sub_key, msg_key, read_key, client, stored, index)
 record_history(id_key, sub_key, KEYS[5], KEYS[6])
 return {1, index}

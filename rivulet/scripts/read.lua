@@ -138,13 +138,7 @@ end
 if commit and last then
   index = last
 end
--- Delete first even when the index stays: the read time written next is
--- then allowed on a full Redis too.
-prune_before_move(sub_key, msg_key, client, index)
-if index ~= stored then
-  redis.call('ZADD', sub_key, index, client)
-end
-redis.call('ZADD', read_key, now_ms(), client)
+store_index(sub_key, msg_key, read_key, client, stored, index)
 record_history(id_key, sub_key, KEYS[5], KEYS[6])
 reply[2] = index
 return reply
