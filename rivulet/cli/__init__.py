@@ -139,7 +139,7 @@ def cli(ctx: click.Context) -> None:
     """Inspect and manage rivulet channels in Redis.
 
     Exit status: 0 ok, 1 runtime error (or `check` found offenders), 2 usage error,
-    130 interrupted (Ctrl-C); `dashboard` exits 0 when a signal stops it cleanly.
+    130 interrupted (Ctrl-C).
     """
     if ctx.invoked_subcommand is None:
         # A usage error like any other: one line, pointing at the help.
