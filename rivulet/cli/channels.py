@@ -24,7 +24,7 @@ from .options import (
     parse_seconds,
     redis_url_option,
 )
-from .output import ago, count, duration, emit_json, safe, status_cell, table
+from .output import ago, count, duration, emit_json, safe, status_cell, table, terminal_columns
 
 
 @click.command()
@@ -66,7 +66,8 @@ def channels(match: str | None, limit: int | None, offset: int, as_json: bool,
                "OLDEST UNREAD", "LAST WRITE", "WRITE RATE", "ERROR"]
     if not any(r.error for r in rows):
         headers, body = headers[:-1], [row[:-1] for row in body]
-    click.echo(table(headers, body, right=(2, 3, 4, 5, 8)))
+    click.echo(table(headers, body, right=(2, 3, 4, 5, 8), columns=terminal_columns(),
+                     whole=(len(body) - 1,)))
 
 
 def _sum_rates(rates: Iterable[float | None]) -> float | None:

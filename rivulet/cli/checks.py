@@ -10,7 +10,7 @@ from ..formatting import STATUS_TONES, duration
 from ..models import SubscriberInfo
 from ..names import validate_name
 from .options import checked, open_admin, parse_count, parse_seconds, redis_url_option
-from .output import count, safe, status_cell, table
+from .output import count, safe, status_cell, table, terminal_columns
 from .subscribers import read_subscribers
 
 #: Checked when no threshold is given: the statuses the palette shows in red.
@@ -77,5 +77,6 @@ def check(channels: tuple[str, ...], max_lag: int | None, max_lag_seconds: float
         click.echo(f"ok: {count(len(rows))} subscriber{'' if len(rows) == 1 else 's'} "
                    "within thresholds")
         return 0
-    click.echo(table(["CHANNEL", "CLIENT", "LAG", "STATUS", "OFFENCE"], body, right=(2,)))
+    click.echo(table(["CHANNEL", "CLIENT", "LAG", "STATUS", "OFFENCE"], body, right=(2,),
+                     columns=terminal_columns()))
     return 1

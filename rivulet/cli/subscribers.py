@@ -23,7 +23,17 @@ from .options import (
     parse_index,
     redis_url_option,
 )
-from .output import ago, count, duration, emit_json, safe, status_cell, table, utc_time
+from .output import (
+    ago,
+    count,
+    duration,
+    emit_json,
+    safe,
+    status_cell,
+    table,
+    terminal_columns,
+    utc_time,
+)
 from .watch import redraw
 
 
@@ -78,8 +88,9 @@ def lag_table(rows: Sequence[SubscriberInfo], at_ms: int, one_channel: bool) -> 
     headers = ["CHANNEL", "CLIENT", "INDEX", "LAG", "PENDING", "PRUNED UNREAD", "LAG TIME",
                "LAST READ", "STATUS"]
     if one_channel:
-        return table(headers[1:], [row[1:] for row in body], right=(1, 2, 3, 4))
-    return table(headers, body, right=(2, 3, 4, 5))
+        return table(headers[1:], [row[1:] for row in body], right=(1, 2, 3, 4),
+                     columns=terminal_columns())
+    return table(headers, body, right=(2, 3, 4, 5), columns=terminal_columns())
 
 
 class LagFrames:
@@ -160,7 +171,8 @@ def clients(limit: int | None, offset: int, as_json: bool, redis_url: str) -> No
         for r in rows
         for channel, index in sorted(r.channels.items())
     ]
-    click.echo(table(["CLIENT", "CHANNEL", "INDEX", "LAG", "STATUS"], body, right=(2, 3)))
+    click.echo(table(["CLIENT", "CHANNEL", "INDEX", "LAG", "STATUS"], body, right=(2, 3),
+                     columns=terminal_columns()))
 
 
 @click.command()

@@ -184,6 +184,57 @@ def test_coloured_cells_keep_columns_aligned() -> None:
     assert visible.rindex("1") == second.rindex("2")
 
 
+# -- long names at a terminal -----------------------------------------------
+
+LONG_ID = "reader-" + "x" * 180 + "-tail"
+
+
+def test_a_table_wider_than_the_terminal_shortens_its_names_in_the_middle() -> None:
+    rows = [[LONG_ID, "1,234", "caught up"], ["short", "5", "behind"]]
+    text = output.table(["CLIENT", "LAG", "STATUS"], rows, right=(1,), columns=60)
+    lines = text.splitlines()
+    assert max(output.width(line) for line in lines) <= 60
+    shortened = lines[1].split("  ")[0]
+    assert shortened.startswith("reader-x") and shortened.endswith("x-tail")
+    assert "…" in shortened
+    assert "1,234" in lines[1] and "caught up" in lines[1]  # numbers and statuses whole
+    assert lines[2].startswith("short ")
+    # Piped output (no terminal width) keeps every name whole.
+    assert LONG_ID in output.table(["CLIENT", "LAG", "STATUS"], rows, right=(1,))
+
+
+def test_a_totals_row_is_never_shortened_and_sets_its_columns_floor() -> None:
+    total = "TOTAL (10,001 of 10,001 channels)"
+    rows = [[LONG_ID, "7"], [total, "7"]]
+    lines = output.table(["CHANNEL", "LAG"], rows, right=(1,), columns=40,
+                         whole=(1,)).splitlines()
+    assert lines[2].startswith(total + " ")
+    assert "…" in lines[1] and output.width(lines[1]) == output.width(lines[2])
+
+
+def test_shortening_counts_wide_characters_as_two_columns() -> None:
+    cut = output.shorten("名" * 40, 21)
+    assert output.width(cut) <= 21 and cut.startswith("名") and cut.endswith("名")
+    assert output.shorten("fits", 21) == "fits"
+
+
+def test_lag_at_a_terminal_fits_it_and_piped_keeps_the_whole_id(
+        url: str, orders: None, connect: Callable[..., Any], run: Run) -> None:
+    connect(LONG_ID, ["orders"])
+    env = script_env(url, TERM="xterm", COLUMNS="100", NO_COLOR="1")
+    term = Pty([sys.executable, "-m", "rivulet.cli", "lag", "orders"], env)
+    try:
+        assert term.proc.wait(timeout=30) == 0
+        seen = term.until(lambda seen: False, timeout_s=2).decode()
+    finally:
+        term.close()
+    lines = [line for line in seen.splitlines() if line.strip()]
+    assert any(line.startswith("reader-x") and "…" in line for line in lines), seen
+    assert max(output.width(line) for line in lines) <= 100, seen
+    piped = run("lag", "orders")
+    assert piped.exit_code == 0 and LONG_ID in piped.stdout
+
+
 # -- lag --watch ------------------------------------------------------------
 
 class Pty:
