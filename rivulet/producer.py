@@ -22,6 +22,8 @@ import atexit
 import collections
 import concurrent.futures
 import functools
+import logging
+import math
 import os
 import threading
 import time
@@ -38,10 +40,12 @@ from .exceptions import (
 )
 from .names import validate_name
 from .producer_calls import Call, MessageFuture, encode_one, first_id
-from .producer_rounds import RoundWriter
+from .producer_rounds import Outage, RoundWriter
 
 if TYPE_CHECKING:
     from .client import Client
+
+log = logging.getLogger("rivulet")
 
 
 class Producer:
@@ -106,6 +110,7 @@ class Producer:
         self._hurried = False  # someone waits on a future
         self._flushing = 0
         self._transit = 0  # threads a round woke that have not left result() yet
+        self._outage = Outage()
         self._thread: threading.Thread | None = None
         self._writer = RoundWriter(self.client)
 
@@ -163,7 +168,14 @@ class Producer:
         Failures are reported on the messages' futures, not raised here.
 
         :raises TimeoutError: ``timeout`` seconds passed first.
+        :raises TypeError, ValueError: ``timeout`` is no number of seconds >= 0.
         """
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError(f"timeout must be a number of seconds or None, not "
+                                f"{type(timeout).__name__}")
+            if math.isnan(timeout) or timeout < 0:
+                raise ValueError(f"timeout must be at least 0 seconds, not {timeout}")
         if self._pid != os.getpid():
             self._after_fork()
         if self._on_sender():
@@ -271,17 +283,46 @@ class Producer:
                 self._work.notify()
 
     def _run(self) -> None:
-        while True:
-            taken = self._take()
-            if taken is None:
-                self._writer.close()
-                return
-            try:
-                results = self._write(taken)
-            except BaseException as error:  # to the round's futures: never strand one
-                results = [translate(error) if isinstance(error, Exception) else
-                           RivuletError(f"producer round interrupted: {error!r}")] * len(taken)
-            self._resolve(taken, results)
+        try:
+            while True:
+                taken = self._take()
+                if taken is None:
+                    self._writer.close()
+                    return
+                expired, error = self._outage.expired(taken)
+                if expired:
+                    self._resolve(expired, [error] * len(expired))
+                    taken = {ch: call for ch, call in taken.items() if ch not in expired}
+                    if not taken:
+                        continue
+                try:
+                    results = self._write(taken)
+                except BaseException as error:  # to the round's futures: never strand one
+                    results = [translate(error) if isinstance(error, Exception) else
+                               RivuletError(f"producer round interrupted: {error!r}")
+                               ] * len(taken)
+                self._outage.note(results)
+                self._resolve(taken, results)
+        except BaseException as error:
+            self._crashed(error)
+            raise
+
+    def _crashed(self, error: BaseException) -> None:
+        """The sender stopped on an error of its own (a bug): no message may
+        wait for it forever. Everything queued fails, and the producer
+        closes."""
+        log.error("rivulet.Producer's sender stopped: %r; its waiting messages fail", error)
+        failure = RivuletError(f"the producer's sender stopped: {error!r}")
+        with self._lock:
+            self._closed = True
+            calls = [call for queue in self._queues.values() for call in queue]
+            self._queues.clear()
+            self._last.clear()
+            self._queued = 0
+            self._pending -= sum(len(call.futures) for call in calls)
+            self._space.notify_all()
+        for call in calls:
+            call.settle(None, failure)
 
     def _take(self) -> dict[str, Call] | None:
         """Wait for messages (and up to ``linger_s`` for more), then take each

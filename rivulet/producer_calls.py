@@ -4,13 +4,17 @@ messages, and the futures that ride in them."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
+import time
 from concurrent.futures._base import FINISHED, PENDING
 from json.encoder import encode_basestring as _json_string  # json_literal's encoder, in C
 from typing import Any, Protocol
 
-from .exceptions import MessageTooLargeError
+from .exceptions import MessageTooLargeError, RivuletError
 from .write_calls import write_reply
+
+log = logging.getLogger("rivulet")
 
 
 class Sender(Protocol):
@@ -21,6 +25,9 @@ class Sender(Protocol):
 
     def _back(self) -> None:
         """A thread woken by its future's round has left ``result()``."""
+
+    def _on_sender(self) -> bool:
+        """True on the sender thread, where the futures' callbacks run."""
 
 
 class Call:
@@ -33,7 +40,7 @@ class Call:
     condition, so a waiter never wakes to find its own future still pending.
     """
 
-    __slots__ = ("condition", "data", "futures", "size", "waiting")
+    __slots__ = ("condition", "created", "data", "futures", "size", "waiting")
 
     #: A call carries at most this many bytes of message data (at least one
     #: message): Redis buffers a whole request, and a 1000-message call of
@@ -44,6 +51,7 @@ class Call:
         # A plain lock: nothing takes it twice (settle sets the futures' state
         # itself rather than through set_result, which would).
         self.condition = threading.Condition(threading.Lock())
+        self.created = time.monotonic()  # when its first message was sent
         self.data: list[str] = []
         self.futures: list[MessageFuture] = []
         self.size = 0
@@ -106,7 +114,15 @@ class MessageFuture(concurrent.futures.Future[int]):
     def _wait(self, timeout: float | None) -> None:
         """Wait until resolved or ``timeout``; counted in the call's
         ``waiting`` meanwhile, so the sender knows how many threads a round
-        wakes (one wait: only the round's resolution notifies)."""
+        wakes (one wait: only the round's resolution notifies).
+
+        :raises RivuletError: called from a future's callback (the sender
+            thread) on a message not resolved yet: only that thread could
+            resolve it, so the wait would never end.
+        """
+        if self._producer._on_sender():
+            raise RivuletError("result() of an unresolved message from a future's callback "
+                               "would wait on itself; chain another callback instead")
         self._producer._hurry()
         call = self._call
         woken = False
@@ -134,7 +150,15 @@ class MessageFuture(concurrent.futures.Future[int]):
         pass
 
     def _run_callbacks(self) -> None:
-        super()._invoke_callbacks()  # type: ignore[misc]
+        """Run the done-callbacks on the sender thread. Whatever one raises,
+        SystemExit included, is logged and the next one runs: a callback must
+        not stop the sender and strand every later message's future."""
+        for callback in self._done_callbacks:
+            try:
+                callback(self)
+            except BaseException:
+                log.exception("a done-callback of a rivulet.Producer message raised; "
+                              "the producer goes on")
 
 
 def first_id(reply: Any) -> Any:

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import fastpath, scripts
-from .exceptions import NotReplicatedError, translate
+from .exceptions import ConnectionError, NotReplicatedError, TimeoutError, translate
 from .scripts import routing
 from .write_calls import write_call, write_reply
 
 if TYPE_CHECKING:
     from .client import Client
+    from .producer_calls import Call
 
 log = logging.getLogger("rivulet")
 
@@ -114,6 +116,38 @@ class RoundWriter:
         """Hand the kept connection back to the client's pool."""
         if self._fast is not None:
             self._fast.close()
+
+
+class Outage:
+    """The last round Redis failed after spending its retry budget
+    (unreachable or not answering), until a round is answered.
+
+    The calls that were waiting already when it failed fail with its error,
+    unsent: sent one by one, each would spend the budget again, and
+    ``flush()``, ``close()`` and the interpreter's exit would wait the budget
+    once per waiting call (minutes, with a Redis down and a backlog). A call
+    made after the failure gets a budget of its own.
+    """
+
+    def __init__(self) -> None:
+        self._since = 0.0
+        self._error: BaseException | None = None
+
+    def expired(self, taken: dict[str, Call]) -> tuple[dict[str, Call], BaseException | None]:
+        """The calls of ``taken`` made before the failure, and its error."""
+        if self._error is None:
+            return {}, None
+        return ({ch: call for ch, call in taken.items() if call.created <= self._since},
+                self._error)
+
+    def note(self, results: Sequence[Any]) -> None:
+        """Take in a round's results (translated errors or replies)."""
+        failed = next((r for r in results if isinstance(r, (ConnectionError, TimeoutError))),
+                      None)
+        if failed is not None:
+            self._since, self._error = time.monotonic(), failed
+        elif any(not isinstance(r, BaseException) for r in results):
+            self._error = None
 
 
 def _node(redis: Any, key: str) -> str:
