@@ -6,6 +6,8 @@ No redis-py exception leaves the public API: :func:`translate` maps each to a
 
 from __future__ import annotations
 
+import re
+
 import redis.exceptions as rex
 
 
@@ -97,6 +99,20 @@ def _script_error(error: rex.ResponseError) -> RivuletError | None:
     return None
 
 
+#: Where Redis says an error inside a script or function came from: the
+#: script's sha or the function's name and a line number (7.x: "... script:
+#: 3f2a..., on @user_script:293."; 6.2: "Error running script (call to
+#: f_3f2a...): @user_script:293: ..."). No use to a reader of the message,
+#: and a script's sha is noise in a dashboard flash; left out of it.
+_SCRIPT_PLACE = re.compile(r"\s*script: [^,\s]+, on @user_(?:script|function):\d+\.?"
+                           r"|Error running script \(call to f_[0-9a-f]+\): "
+                           r"@user_script:\d+: ")
+
+
+def _reply_text(error: rex.ResponseError) -> str:
+    return _SCRIPT_PLACE.sub("", str(error)).strip()
+
+
 def translate(error: Exception) -> RivuletError:
     """Map a redis-py exception to the rivulet exception that means the same."""
     if isinstance(error, RivuletError):
@@ -113,12 +129,13 @@ def translate(error: Exception) -> RivuletError:
         mapped = _script_error(error)
         if mapped is not None:
             return mapped
-        if "WRONGTYPE" in str(error):
+        text = _reply_text(error)
+        if "WRONGTYPE" in text:
             return BackendError(
                 "a key under rvl: holds a value of the wrong type "
-                f"(written around the library?): {error}"
+                f"(written around the library?): {text}"
             )
-        return BackendError(f"Redis refused the command: {error}")
+        return BackendError(f"Redis refused the command: {text}")
     if isinstance(error, (rex.RedisError, rex.RedisClusterException)):
         return BackendError(f"Redis client error: {error}")
     return BackendError(f"unexpected error talking to Redis: {error!r}")

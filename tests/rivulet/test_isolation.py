@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -127,6 +128,21 @@ def test_admin_shows_the_broken_channel(two_channels: Any, admin: rivulet.Admin)
     assert broken.error is not None and "rvl:read:{B}" in broken.error
     assert admin.channel("A").error is None
     assert {c.name: c.error is None for c in admin.channels()} == {"A": True, "B": False}
+
+
+def test_errors_from_a_broken_channel_name_no_script_internals(
+        make_client: Any, backend: Any, admin: rivulet.Admin) -> None:
+    reader = make_client("r")
+    reader.subscribe("bk")
+    reader.write("bk", "m1")
+    backend.delete(keys.msg_key("bk"))
+    backend.set(keys.msg_key("bk"), "not a zset")
+    with pytest.raises(rivulet.BackendError) as raised:
+        admin.subscribers("bk")
+    text = str(raised.value)
+    assert "WRONGTYPE" in text or "wrong type" in text
+    assert "@user_" not in text and "script:" not in text
+    assert not re.search(r"[0-9a-f]{40}", text)  # no script sha
 
 
 @pytest.mark.parametrize("score", [float("inf"), float("-inf"), -1, 2**53])
