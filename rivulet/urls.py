@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis as redis_py
 import redis.connection
@@ -83,6 +84,18 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _misread(scheme: str, rest: str, split: Any) -> bool:
+    """True for a URL redis-py would read, but not as written: an unencoded
+    ``/``, ``#`` or ``@`` in a password moves the rest of it into the path,
+    fragment or query (``redis://:p@ss/w#rd@host`` reads as host ``ss``), and
+    a connection error would then print that piece as the host."""
+    if "#" in rest:
+        return True  # no Redis URL has a fragment
+    if scheme != "unix" and not re.fullmatch(r"/?\d*", unquote(split.path)):
+        return True  # a database number is all a path holds
+    return any("@" in part and "=" not in part for part in split.query.split("&"))
+
+
 def parse(url: str) -> Target:
     """Read ``url`` as redis-py will.
 
@@ -95,9 +108,12 @@ def parse(url: str) -> Target:
         raise ValueError(f"invalid Redis URL: the scheme must be one of {SCHEMES}")
     try:
         options = dict(redis.connection.parse_url(f"{plain}://{rest}"))  # type: ignore[no-untyped-call]
-        query = parse_qs(urlsplit(f"{plain}://{rest}").query)
+        split = urlsplit(f"{plain}://{rest}")
+        query = parse_qs(split.query)
     except ValueError:
         raise ValueError(f"invalid Redis URL: {ENCODE_HINT}") from None
+    if _misread(plain, rest, split):
+        raise ValueError(f"invalid Redis URL: {ENCODE_HINT}")
     # parse_url keeps only the first node=; the seeds are all of them.
     options.pop("node", None)
     if scheme not in CLUSTER_SCHEMES:

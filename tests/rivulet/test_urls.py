@@ -56,6 +56,35 @@ def test_invalid_url_error_quotes_no_secret(template: str) -> None:
         assert_no_secret(str(error))
 
 
+#: Passwords with an unencoded "@" and then "/", "#" or "?": redis-py reads
+#: them, but a piece of the password as the host (``zebra`` below).
+MISREAD = [
+    "redis://:hunter@zebra/kiwi@127.0.0.1:{port}/0",
+    "redis://:hunter@zebra#kiwi@127.0.0.1:{port}/0",
+    "redis://:hunter@zebra?kiwi@127.0.0.1:{port}/0",
+    "redis://user:hunter@zebra/kiwi#x?y@127.0.0.1:{port}/0",
+]
+
+
+@pytest.mark.parametrize("template", MISREAD)
+def test_a_password_redis_py_would_misread_is_refused_with_the_hint(template: str) -> None:
+    url = template.format(port=6379)
+    with pytest.raises(ValueError, match="percent-encode") as raised:
+        parse(url)
+    assert_no_secret(str(raised.value))
+    assert_no_secret(mask_url(url))
+    with pytest.raises(ValueError, match="percent-encode"):
+        rivulet.connect(url, client_id="c")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379", "redis://127.0.0.1:6379/",
+                                 "redis://:pa%23s%40s@h:1/3?socket_timeout=2",
+                                 "redis://:pass@h:1/0?client_name=me@host",
+                                 "unix:///tmp/a@b.sock?db=1"])
+def test_well_formed_urls_still_parse(url: str) -> None:
+    parse(url)
+
+
 @pytest.mark.parametrize("template", VARIANTS, ids=VARIANT_IDS)
 def test_cli_error_line_has_no_secret(template: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_module, "RETRY", rivulet.RetryPolicy(budget_s=0.1))
