@@ -283,8 +283,10 @@ class Producer:
                 self._work.notify()
 
     def _run(self) -> None:
+        taken: dict[str, Call] | None = None
         try:
             while True:
+                taken = None
                 taken = self._take()
                 if taken is None:
                     self._writer.close()
@@ -303,19 +305,20 @@ class Producer:
                                ] * len(taken)
                 self._outage.note(results)
                 self._resolve(taken, results)
-        except BaseException as error:
-            self._crashed(error)
-            raise
+        except BaseException as error:  # logged there: a thread's traceback reaches no one
+            self._crashed(error, list(taken.values()) if taken else [])
 
-    def _crashed(self, error: BaseException) -> None:
+    def _crashed(self, error: BaseException, in_flight: list[Call]) -> None:
         """The sender stopped on an error of its own (a bug): no message may
-        wait for it forever. Everything queued fails, and the producer
-        closes."""
-        log.error("rivulet.Producer's sender stopped: %r; its waiting messages fail", error)
+        wait for it forever. The round it held and everything queued fail,
+        and the producer closes."""
+        log.error("rivulet.Producer's sender stopped: %r; its waiting messages fail", error,
+                  exc_info=error)
         failure = RivuletError(f"the producer's sender stopped: {error!r}")
         with self._lock:
             self._closed = True
-            calls = [call for queue in self._queues.values() for call in queue]
+            calls = [call for call in in_flight if not call.futures[-1].done()]
+            calls += [call for queue in self._queues.values() for call in queue]
             self._queues.clear()
             self._last.clear()
             self._queued = 0

@@ -128,3 +128,37 @@ def test_flush_refuses_a_timeout_that_is_no_number_of_seconds(
     with pytest.raises((TypeError, ValueError)):
         p.flush(timeout)
     p.flush(timeout=10)
+
+
+def test_a_sender_that_stops_on_a_bug_fails_its_round_and_the_queue(
+    make_client: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="rivulet")
+    c = make_client("w", channel_ids=["a", "b"])
+    p = producer(producers, c, linger_ms=HOLD_MS)
+    in_round = threading.Event()
+    go_on = threading.Event()
+    original = Producer._write
+
+    def held(self: Producer, taken: dict[str, Any]) -> list[Any]:
+        in_round.set()
+        assert go_on.wait(10)
+        return original(self, taken)
+
+    def buggy(self: Producer, taken: dict[str, Any], results: list[Any]) -> None:
+        raise ZeroDivisionError("a bug in the sender")
+
+    monkeypatch.setattr(Producer, "_write", held)
+    monkeypatch.setattr(Producer, "_resolve", buggy)
+    first = p.send("a", "in the round")
+    p._hurry()
+    assert in_round.wait(10)
+    queued = p.send("b", "queued behind it")
+    go_on.set()
+    for future in (first, queued):
+        error = future.exception(timeout=10)
+        assert isinstance(error, rivulet.RivuletError) and "sender stopped" in str(error)
+    with pytest.raises(rivulet.RivuletError, match="closed"):
+        p.send("a", "after")
+    assert any("sender stopped" in r.getMessage() for r in caplog.records)
