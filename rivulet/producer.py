@@ -110,7 +110,7 @@ class Producer:
         self._hurried = False  # someone waits on a future
         self._flushing = 0
         self._transit = 0  # threads a round woke that have not left result() yet
-        self._outage = Outage()
+        self._outage = Outage(self.client.redis)
         self._thread: threading.Thread | None = None
         self._writer = RoundWriter(self.client)
 
@@ -291,9 +291,10 @@ class Producer:
                 if taken is None:
                     self._writer.close()
                     return
-                expired, error = self._outage.expired(taken)
+                expired = self._outage.expired(taken)
                 if expired:
-                    self._resolve(expired, [error] * len(expired))
+                    self._resolve({ch: call for ch, (call, _) in expired.items()},
+                                  [error for _, error in expired.values()])
                     taken = {ch: call for ch, call in taken.items() if ch not in expired}
                     if not taken:
                         continue
@@ -303,7 +304,7 @@ class Producer:
                     results = [translate(error) if isinstance(error, Exception) else
                                RivuletError(f"producer round interrupted: {error!r}")
                                ] * len(taken)
-                self._outage.note(results)
+                self._outage.note(list(taken), results)
                 self._resolve(taken, results)
         except BaseException as error:  # logged there: a thread's traceback reaches no one
             self._crashed(error, list(taken.values()) if taken else [])

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import fastpath, scripts
+from . import fastpath, keys, scripts
 from .exceptions import ConnectionError, NotReplicatedError, TimeoutError, translate
 from .scripts import routing
 from .write_calls import write_call, write_reply
@@ -119,35 +119,44 @@ class RoundWriter:
 
 
 class Outage:
-    """The last round Redis failed after spending its retry budget
-    (unreachable or not answering), until a round is answered.
+    """The nodes whose last round failed after spending its retry budget
+    (unreachable or not answering), each until a round on it is answered.
 
-    The calls that were waiting already when it failed fail with its error,
-    unsent: sent one by one, each would spend the budget again, and
-    ``flush()``, ``close()`` and the interpreter's exit would wait the budget
-    once per waiting call (minutes, with a Redis down and a backlog). A call
-    made after the failure gets a budget of its own.
+    The calls for such a node that were waiting already when it failed fail
+    with its error, unsent: sent one by one, each would spend the budget
+    again, and ``flush()``, ``close()`` and the interpreter's exit would wait
+    the budget once per waiting call (minutes, with a Redis down and a
+    backlog). A call made after the failure gets a budget of its own, and a
+    call for another node (a cluster's healthy masters) is sent as ever.
     """
 
-    def __init__(self) -> None:
-        self._since = 0.0
-        self._error: BaseException | None = None
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._down: dict[str, tuple[float, BaseException]] = {}  # node -> (since, error)
 
-    def expired(self, taken: dict[str, Call]) -> tuple[dict[str, Call], BaseException | None]:
-        """The calls of ``taken`` made before the failure, and its error."""
-        if self._error is None:
-            return {}, None
-        return ({ch: call for ch, call in taken.items() if call.created <= self._since},
-                self._error)
+    def expired(self, taken: dict[str, Call]) -> dict[str, tuple[Call, BaseException]]:
+        """The calls of ``taken`` made before their node failed, with its error."""
+        if not self._down:
+            return {}
+        out = {}
+        for channel, call in taken.items():
+            down = self._down.get(self._node(channel))
+            if down is not None and call.created <= down[0]:
+                out[channel] = (call, down[1])
+        return out
 
-    def note(self, results: Sequence[Any]) -> None:
-        """Take in a round's results (translated errors or replies)."""
-        failed = next((r for r in results if isinstance(r, (ConnectionError, TimeoutError))),
-                      None)
-        if failed is not None:
-            self._since, self._error = time.monotonic(), failed
-        elif any(not isinstance(r, BaseException) for r in results):
-            self._error = None
+    def note(self, channels: Sequence[str], results: Sequence[Any]) -> None:
+        """Take in a round's results (translated errors or replies), in the
+        order of its ``channels``."""
+        now = time.monotonic()
+        for channel, result in zip(channels, results):
+            if isinstance(result, (ConnectionError, TimeoutError)):
+                self._down[self._node(channel)] = (now, result)
+            elif not isinstance(result, BaseException) and self._down:
+                self._down.pop(self._node(channel), None)
+
+    def _node(self, channel: str) -> str:
+        return _node(self._redis, keys.write_keys(channel)[0])
 
 
 def _node(redis: Any, key: str) -> str:

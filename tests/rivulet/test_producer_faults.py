@@ -162,3 +162,35 @@ def test_a_sender_that_stops_on_a_bug_fails_its_round_and_the_queue(
     with pytest.raises(rivulet.RivuletError, match="closed"):
         p.send("a", "after")
     assert any("sender stopped" in r.getMessage() for r in caplog.records)
+
+
+def test_an_outage_fails_fast_only_the_calls_for_the_node_that_failed(
+    make_client: Any, backend: Any, producers: list[Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on a cluster with "sick" and "well" on different masters, one of them down.
+    from rivulet.producer_rounds import Outage
+
+    monkeypatch.setattr(Outage, "_node", lambda self, channel: channel)
+    c = make_client("w", channel_ids=["sick", "well"])
+    p = producer(producers, c, linger_ms=HOLD_MS, max_batch=1)
+    sent: list[dict[str, int]] = []
+    queued = threading.Event()
+    down = rivulet.TimeoutError("Redis did not answer in time")
+    original = Producer._write
+
+    def one_node_down(self: Producer, taken: dict[str, Any]) -> list[Any]:
+        sent.append({ch: len(call.data) for ch, call in taken.items()})
+        if len(sent) == 1:
+            assert queued.wait(10)
+        replies = original(self, {ch: call for ch, call in taken.items() if ch == "well"})
+        return [down if ch == "sick" else replies.pop(0) for ch in taken]
+
+    monkeypatch.setattr(Producer, "_write", one_node_down)
+    futures = {ch: [p.send(ch, f"{ch}{i}") for i in range(2)] for ch in ("sick", "well")}
+    p._hurry()
+    queued.set()
+    assert [f.exception(timeout=10) for f in futures["sick"]] == [down, down]
+    assert [f.result(timeout=10) for f in futures["well"]] == [1, 2]
+    assert "sick" in sent[0]  # (and "well" too, if its send came first)
+    assert all("sick" not in r for r in sent[1:])  # the sick node's backlog was not sent
+    assert [m["data"] for m in stored(backend, "well")] == ["well0", "well1"]
