@@ -18,7 +18,13 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from rivulet.exceptions import ChannelNotFoundError, InvalidNameError, NotSubscribedError
+from rivulet.exceptions import (
+    BackendError,
+    ChannelNotFoundError,
+    InvalidNameError,
+    NotSubscribedError,
+)
+from rivulet.exceptions import TimeoutError as RedisTimeout
 from rivulet.names import validate_name
 
 from .backend import admin
@@ -84,6 +90,12 @@ def _act(name: str, action: Callable[[], str | Response], anchor: str = "") -> R
         return redirect(url_for("overview.index"), code=303)
     except (FormError, NotSubscribedError, ValueError, TypeError) as error:
         _flash(_error_text(error), "error")
+    except BackendError as error:
+        if isinstance(error, RedisTimeout):
+            raise  # Redis not answering: the 503 page, as for any page
+        # Redis answered and refused (full under maxmemory, a key of the
+        # wrong type): the change was not made; say so on the channel page.
+        _flash(f"Redis refused the change: {_error_text(error)}", "error")
     return _back(name, anchor)
 
 

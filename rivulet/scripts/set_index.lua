@@ -8,8 +8,9 @@
 -- ARGV[3] the id, with "id"
 -- Returns {code, index, head}: code 1 moved, 0 not subscribed, -1 id outside
 -- [0, head], -2 no such channel. Moving forward deletes what every
--- subscriber has now read. A key of the wrong type fails the call before
--- anything is written.
+-- subscriber has now read, before the index is written, so it works on a
+-- full Redis too; moving back deletes nothing (and a full Redis refuses it).
+-- A key of the wrong type fails the call before anything is written.
 
 local id_key, msg_key, sub_key = KEYS[1], KEYS[2], KEYS[3]
 local client, how = ARGV[1], ARGV[2]
@@ -36,8 +37,11 @@ else
     return {-1, current, head}
   end
 end
-redis.call('ZADD', sub_key, index, client)
 if index > current then
-  prune_consumed(sub_key, msg_key)
+  -- Delete first what every subscriber has read once it moves: the same as
+  -- pruning after the move, and a full Redis (maxmemory) then allows the
+  -- index's write too (see prune_before_move).
+  prune_before_move(sub_key, msg_key, client, index)
 end
+redis.call('ZADD', sub_key, index, client)
 return {1, index, head}

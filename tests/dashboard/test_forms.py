@@ -443,3 +443,37 @@ def test_preview_and_last_subscriber_confirmation_on_hostile_names(
     assert where == "/"
     with pytest.raises(rivulet.ChannelNotFoundError):
         admin.channel(name)
+
+
+REFUSED = rivulet.BackendError(
+    "Redis refused the command: OOM command not allowed when used memory > 'maxmemory'.")
+
+
+@pytest.mark.parametrize(("route", "fields", "method"), [
+    ("retention", {"max_messages": "3"}, "set_retention"),
+    ("subscriber", {"client_id": "reader", "index": "1", "action": "move"}, "set_index"),
+    ("post", {"data": "hello"}, "post"),
+])
+def test_a_change_redis_refuses_is_a_flash_not_a_500(
+    client: FlaskClient, reader: rivulet.Client, monkeypatch: pytest.MonkeyPatch,
+    route: str, fields: dict[str, str], method: str
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise REFUSED
+
+    monkeypatch.setattr(rivulet.Admin, method, refuse)
+    where, page = Form(client).post(route, **fields)
+    assert where == Form(client).page
+    assert flash_error(page, "Redis refused the change: ")
+    assert "maxmemory" in page
+
+
+def test_a_form_while_redis_does_not_answer_is_the_503_page(
+    client: FlaskClient, reader: rivulet.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        raise rivulet.TimeoutError("Redis did not answer in time")
+
+    monkeypatch.setattr(rivulet.Admin, "set_retention", hang)
+    response = Form(client).submit("retention", max_messages="3")
+    assert response.status_code == 503

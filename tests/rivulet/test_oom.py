@@ -161,3 +161,20 @@ def test_a_write_on_a_full_redis_is_refused_whole_and_burns_no_id(
     assert not redis.exists("rvl:id:{new-channel}", "rvl:channel:{new-channel}")
     writer.close()
     redis.close()
+
+
+def test_an_operator_moves_an_index_forward_on_a_full_redis(full_server: RedisServer) -> None:
+    redis = full_server.client()
+    reader = rivulet.Client(redis=redis, client_id="r", channel_ids="ch")
+    writer = rivulet.Client(redis=redis, client_id="w", channel_ids="ch")
+    written = fill(writer, "ch")
+    writer.read(message_limit=written)  # the writer has read all: only "r" holds them
+    assert refuses_writes(redis)
+    admin = rivulet.Admin(redis)
+    assert admin.set_index("ch", "r", "latest") == written  # deletes first, then moves
+    assert redis.zscore("rvl:channel:{ch}", "r") == written
+    assert redis.zcard("rvl:msg:{ch}") == 0
+    assert not refuses_writes(redis)
+    for client in (reader, writer):
+        client.close()
+    redis.close()
