@@ -282,8 +282,16 @@ def run(
             check_redis(url)
         else:
             env_file = shown_path(embedded.data_dir / ENV_FILE)
-            note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL; "
-                 "the URL stays the same across restarts)")
+            if embedded.moved_from is not None:
+                note(f"WARNING: port {embedded.moved_from}, the embedded Redis's port last "
+                     f"time, is taken by another program; Redis now listens on "
+                     f"{embedded.port}, so the Redis URL changed: give clients the new "
+                     f"one (from {env_file}), and stop whatever holds the old port if "
+                     "they could still send it the password")
+                note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL)")
+            else:
+                note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL; "
+                     "the URL stays the same across restarts)")
         note("Ctrl-C to stop")
         # Returns on a signal: _stop_on_signals raises KeyboardInterrupt, which
         # waitress's loop catches (stopping its workers).

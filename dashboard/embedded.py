@@ -112,6 +112,9 @@ class EmbeddedRedis:
         self.executable = executable
         self.host = "127.0.0.1"
         self.port: int | None = None
+        #: The port the last run used, when start() found it taken and chose
+        #: another: the Redis URL given out before no longer works.
+        self.moved_from: int | None = None
         #: Read from (or first written to) the data folder by start().
         self.password = ""
         self._proc: subprocess.Popen[str] | None = None
@@ -154,6 +157,8 @@ class EmbeddedRedis:
                 self.port = wanted or free_port(self.host)
                 problem = self._spawn(executable, self.port)
                 if not problem:
+                    last = ports[0]
+                    self.moved_from = last if last and last != self.port else None
                     self._remember(self.port)
                     return self.url
                 if "Address already in use" not in problem:
@@ -165,8 +170,16 @@ class EmbeddedRedis:
         raise EmbeddedRedisError(f"the embedded redis-server did not start: {problem}")
 
     def _take_lock(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = (self.data_dir / LOCK_FILE).open("a+", encoding="utf-8")
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # It holds the password and every message: others may not even
+            # list it (a folder made before with looser rights is tightened).
+            os.chmod(self.data_dir, 0o700)
+            lock = (self.data_dir / LOCK_FILE).open("a+", encoding="utf-8")
+        except OSError as error:
+            raise EmbeddedRedisError(
+                f"cannot use {self.data_dir} as the data folder (--data-dir): "
+                f"{error.strerror or error}") from None
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -209,7 +222,7 @@ class EmbeddedRedis:
 
     def _remember(self, port: int) -> None:
         """Keep the port for next time, and the env file the CLI can source."""
-        (self.data_dir / PORT_FILE).write_text(f"{port}\n", encoding="ascii")
+        _write_secret(self.data_dir / PORT_FILE, f"{port}\n")  # owner-only, as all here
         _write_secret(self.data_dir / ENV_FILE,
                       "# Written by `rivulet dashboard`: point the rivulet CLI at its Redis.\n"
                       f"export RIVULET_REDIS_URL='{self.url}'\n")
@@ -249,6 +262,9 @@ class EmbeddedRedis:
             # then stops the server in order (SIGTERM, so it saves its data).
             start_new_session=True,
             preexec_fn=_parent_death_signal(),
+            # Its data files (the append-only file, dumps) hold every message:
+            # owner-only, as the password is, whatever the folder's own mode.
+            umask=0o077,
         )
         self._proc = proc
         ready = threading.Event()
@@ -277,7 +293,10 @@ class EmbeddedRedis:
         self, proc: subprocess.Popen[str], ready: threading.Event, seen: list[str]
     ) -> None:
         assert proc.stdout is not None
-        with (self.data_dir / LOG_FILE).open("a", encoding="utf-8") as log:
+        fd = os.open(self.data_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                     SECRET_MODE)
+        os.fchmod(fd, SECRET_MODE)  # a log from an older run may be looser
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
             for line in proc.stdout:
                 log.write(line)
                 log.flush()

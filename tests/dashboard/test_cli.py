@@ -330,3 +330,45 @@ def test_redis_url_before_the_dashboard_command(
     code, out, _err = board.stop()
     assert code == 0 and out == ""  # no embedded server, so no Redis line
     assert not (tmp_path / "rivulet-data").exists()
+
+
+@pytest.mark.slow
+def test_a_taken_port_moves_redis_and_says_the_url_changed(
+    tmp_path: Path, started: list[Dashboard]
+) -> None:
+    data = tmp_path / "store"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        data.mkdir()
+        (data / "redis-port").write_text(f"{taken}\n")
+        board = Dashboard(tmp_path, "--data-dir", str(data), "--no-auth")
+        started.append(board)
+        url = board.read_redis_line()
+        assert f":{taken}/" not in url
+        warning = read_note(board, "URL changed")
+        assert f"WARNING: port {taken}" in warning
+        note = read_note(board, "for the rivulet CLI")
+        assert "stays the same" not in note
+        assert board.stop()[0] == 0
+
+
+def test_the_embedded_redis_files_are_the_owners_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)  # a folder made before, open to others
+    with EmbeddedRedis(data) as server:
+        redis.Redis.from_url(server.url).set("k", "v")
+    files = [p for p in data.rglob("*") if p.is_file() and p.name != "rivulet-dashboard.lock"]
+    assert any(p.name.startswith("appendonly") for p in files)
+    assert any(p.name == "redis.log" for p in files)
+    for path in files:
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert data.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_data_dir_that_cannot_be_used_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(EmbeddedRedisError, match=r"cannot use .* \(--data-dir\)"):
+        EmbeddedRedis(not_a_folder / "data").start()
