@@ -38,6 +38,9 @@ class IndexMirror:
         self._key = keys.index_key(client_id)
         self._client_id = client_id
         self._known: dict[str, int] | None = None
+        # A mirror refused again and again (a full Redis being drained) is
+        # said once, then at debug level until a write gets through.
+        self._refused = False
 
     def channels(self) -> list[str]:
         """The channels the client reads, loading the mirror the first time."""
@@ -68,8 +71,9 @@ class IndexMirror:
             # A full Redis (maxmemory) refuses the mirror, not the read or
             # commit that moved the authority: draining must go on. Left
             # stale here, the mirror is written again by the next call.
-            log.warning("index mirror of client %r not updated: %s", self._client_id, error)
+            self._warn(error)
             return
+        self._refused = False
         if known is not None:
             known.update(stale)
 
@@ -97,11 +101,19 @@ class IndexMirror:
         return {c: i for c, i in indexes.items() if known is None or known.get(c) != i}
 
     def _sent(self, channels: list[str], reply: Any) -> None:
-        if isinstance(reply, Exception):
-            log.warning("index mirror of client %r not updated: %s", self._client_id, reply)
+        if not isinstance(reply, Exception):
+            self._refused = False
+        else:
+            self._warn(reply)
             if self._known is not None:
                 for channel in channels:  # differs from the next index: written again
                     self._known[channel] = -2
+
+    def _warn(self, error: Exception) -> None:
+        level = logging.DEBUG if self._refused else logging.WARNING
+        log.log(level, "index mirror of client %r not updated: %s%s", self._client_id, error,
+                "" if self._refused else " (said once until it is written again)")
+        self._refused = True
 
     def forget(self, gone: list[str]) -> None:
         """Drop subscriptions Redis no longer has (an operator removed them, or

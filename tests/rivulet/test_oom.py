@@ -8,6 +8,7 @@ first and deletes before adds, is what lets them through).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +176,22 @@ def test_an_operator_moves_an_index_forward_on_a_full_redis(full_server: RedisSe
     assert redis.zscore("rvl:channel:{ch}", "r") == written
     assert redis.zcard("rvl:msg:{ch}") == 0
     assert not refuses_writes(redis)
+    for client in (reader, writer):
+        client.close()
+    redis.close()
+
+
+def test_a_mirror_refused_by_a_full_redis_is_warned_about_once(
+        full_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    redis = full_server.client()
+    reader = rivulet.Client(redis=redis, client_id="r", channel_ids="ch")
+    writer = rivulet.Client(redis=redis, client_id="w", channel_ids="ch")
+    fill(writer, "ch")
+    with caplog.at_level(logging.DEBUG, logger="rivulet"):
+        for _ in range(3):
+            assert reader.read(message_limit=2)["ch"]
+    said = [r for r in caplog.records if "index mirror" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     for client in (reader, writer):
         client.close()
     redis.close()
