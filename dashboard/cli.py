@@ -288,10 +288,8 @@ def run(
                      f"{embedded.port}, so the Redis URL changed: give clients the new "
                      f"one (from {env_file}), and stop whatever holds the old port if "
                      "they could still send it the password")
-                note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL)")
-            else:
-                note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL; "
-                     "the URL stays the same across restarts)")
+            same = "" if embedded.moved_from else "; the URL stays the same across restarts"
+            note(f"for the rivulet CLI, run: . {env_file}  (it sets RIVULET_REDIS_URL{same})")
         note("Ctrl-C to stop")
         # Returns on a signal: _stop_on_signals raises KeyboardInterrupt, which
         # waitress's loop catches (stopping its workers).
