@@ -95,7 +95,7 @@ def _act(name: str, action: Callable[[], str | Response], anchor: str = "") -> R
             raise  # Redis not answering: the 503 page, as for any page
         # Redis answered and refused (full under maxmemory, a key of the
         # wrong type): the change was not made; say so on the channel page.
-        _flash(f"Redis refused the change: {_error_text(error)}", "error")
+        _flash(f"Not changed: {_error_text(error)}", "error")
     return _back(name, anchor)
 
 

@@ -464,7 +464,7 @@ def test_a_change_redis_refuses_is_a_flash_not_a_500(
     monkeypatch.setattr(rivulet.Admin, method, refuse)
     where, page = Form(client).post(route, **fields)
     assert where == Form(client).page
-    assert flash_error(page, "Redis refused the change: ")
+    assert flash_error(page, "Not changed: Redis refused the command: ")
     assert "maxmemory" in page
 
 
