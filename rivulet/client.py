@@ -80,7 +80,7 @@ class Client(Reading):
         # Writes skip redis-py's command layer where the client allows it.
         self._fast = fastpath.for_redis(self.redis)
         self._publish: str | None = None
-        self._write_prefixes: dict[str, tuple[list[str], list[str]]] = {}
+        self._write_prefixes: dict[str, fastpath.Prefix] = {}
         self._primed = None
         self._reads = None
         if channel_ids is not None:
@@ -202,16 +202,14 @@ class Client(Reading):
         encoded = encode_batch(messages, self.max_message_bytes)
         if not encoded:
             return []
-        write_keys, fixed = self._write_prefix(channel)
-        args = [*fixed, self._token(), *encoded]
+        prefix = self._write_prefix(channel)
+        rest = [self._token(), *encoded]
         acked = 0
         try:
             if self.wait_replicas:
-                first, acked = self._write_replicated(write_keys, args)
+                first, acked = self._write_replicated(prefix, rest)
             else:
-                first = self.retry.run(
-                    functools.partial(self._write_once, write_keys, args), "write"
-                )
+                first = self.retry.run(functools.partial(self._write_once, prefix, rest), "write")
         except NotSubscribedError:
             raise NotSubscribedError(
                 f"client {self.client_id!r} is not subscribed to channel {channel!r}; "
@@ -226,18 +224,16 @@ class Client(Reading):
             )
         return ids
 
-    def _write_once(self, write_keys: list[str], args: list[str]) -> int:
+    def _write_once(self, prefix: fastpath.Prefix, rest: list[str]) -> int:
         if self._fast is not None:
-            reply = self._fast.call(scripts.WRITE, write_keys, args, WRITE_FIXED_ARGS)
-        else:
-            reply = scripts.WRITE(self.redis, write_keys, args)
-        return first_id(reply)
+            return first_id(self._fast.call(prefix, rest))
+        return first_id(scripts.WRITE(self.redis, prefix.keys, [*prefix.args, *rest]))
 
-    def _write_replicated(self, write_keys: list[str], args: list[str]) -> tuple[int, int]:
+    def _write_replicated(self, prefix: fastpath.Prefix, rest: list[str]) -> tuple[int, int]:
         """The write and its WAIT in one round trip to the channel's node."""
         batch = scripts.Batch()
-        batch.script(scripts.WRITE, write_keys, args)
-        batch.wait(write_keys[0], self.wait_replicas, self.wait_timeout_ms)
+        batch.script(scripts.WRITE, prefix.keys, [*prefix.args, *rest])
+        batch.wait(prefix.keys[0], self.wait_replicas, self.wait_timeout_ms)
         reply, acked = self._run(batch, "write")
         return first_id(reply), int(acked)
 
@@ -255,18 +251,17 @@ class Client(Reading):
             self._token_prefix = os.urandom(6).hex() + ":"
         return f"{self._token_prefix}{next(self._writes)}"
 
-    def _write_prefix(self, channel: str) -> tuple[list[str], list[str]]:
+    def _write_prefix(self, channel: str) -> fastpath.Prefix:
         """write_call()'s keys and the arguments before the token, kept per
-        channel: the same string objects every call, so the fast path finds
-        its packed prefix by their cached hashes."""
+        channel with their packed bytes (:class:`rivulet.fastpath.Prefix`)."""
         prefix = self._write_prefixes.get(channel)
         if prefix is None:
             write_keys, args = write_call(
                 channel, [], mode="sub", writer=self.client_id, src=self.client_id,
                 token="", publish=self._publish_command(channel),
             )
-            prefix = (write_keys, args[:WRITE_FIXED_ARGS])
-            if len(self._write_prefixes) >= 1024:
+            prefix = fastpath.Prefix(scripts.WRITE, write_keys, args[:WRITE_FIXED_ARGS])
+            if len(self._write_prefixes) >= _MAX_WRITE_PREFIXES:
                 self._write_prefixes.clear()  # writes to very many channels: start over
             self._write_prefixes[channel] = prefix
         return prefix
@@ -277,6 +272,10 @@ class Client(Reading):
             self._publish = self.retry.run(lambda: self._wakeup.publisher.command(channel),
                                            "wake-up probe")
         return self._publish
+
+
+#: Write prefixes a client keeps (one per channel it writes to).
+_MAX_WRITE_PREFIXES = 1024
 
 
 def connect(

@@ -60,7 +60,7 @@ class Doorbell:
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
                 conn.re_auth()
-            conn.send_packed_command([b"".join(pack(conn, command))], check_health=False)
+            conn.send_packed_command([pack(conn, command)], check_health=False)
         except Exception as error:
             conn.disconnect()
             on_reply(error)
@@ -97,8 +97,8 @@ class Doorbell:
         self._settle(conn)
         block_ms = max(1, math.ceil(timeout_s * 1000))
         # COUNT 1: one ring is news enough, however many came meanwhile.
-        packed = [b"".join(pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
-                               *(key for key, _ in bells), *(seen for _, seen in bells)])),
+        packed = [pack(conn, ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS",
+                               *(key for key, _ in bells), *(seen for _, seen in bells)]),
                   self._packed_reads(conn, reads)]
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
@@ -118,7 +118,7 @@ class Doorbell:
         # The same reads go behind every wait of a blocking read: packed once.
         if self._packed is not None and self._packed[0] is reads:
             return self._packed[1]
-        packed = b"".join(b"".join(pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args]))
+        packed = b"".join(pack(conn, ["EVALSHA", script.sha, len(keys), *keys, *args])
                           for script, keys, args in reads)
         self._packed = (reads, packed)
         return packed

@@ -5,9 +5,11 @@ its client CPU in redis-py's command layer: a pool checkout with a readiness
 poll, event and observability hooks, a retry wrapper rivulet switches off
 anyway. :class:`FastCalls` keeps one connection of the client's own pool for
 itself and sends each call as one packed ``EVALSHA``, reading the reply on
-the same connection. Everything the connection does stays redis-py's: TLS,
-AUTH and HELLO (RESP3) on (re)connect, unix sockets, the parser, and
-rivulet's deadline-capped socket timeouts (:mod:`rivulet.deadline`).
+the same connection (a single call's integer reply is read off the socket
+by :mod:`rivulet.wire`). Everything the connection does stays redis-py's:
+TLS, AUTH and HELLO (RESP3) on (re)connect, unix sockets, the parser for
+every other reply, and rivulet's deadline-capped socket timeouts
+(:mod:`rivulet.deadline`).
 
 What the command layer did that still matters is done here:
 
@@ -33,10 +35,39 @@ from typing import Any
 
 import redis.exceptions as rex
 
+from . import wire
 from .kept import KeptConnection, standalone_pool
 from .scripts import ArgT, KeyT, Script
 
 log = logging.getLogger("rivulet")
+
+
+class Prefix:
+    """The keys and leading arguments of calls that repeat them (a writer's
+    mode, id and wake-up channel on one channel), with their packed bytes
+    made once per way of calling (FCALL, EVALSHA) and kept."""
+
+    __slots__ = ("_packed", "args", "keys", "script")
+
+    def __init__(self, script: Script, keys: Sequence[KeyT], args: Sequence[ArgT]) -> None:
+        self.script = script
+        self.keys = list(keys)
+        self.args = list(args)
+        self._packed: dict[bool, bytes | None] = {}
+
+    def packed(self, encoder: Any, by_function: bool) -> bytes | None:
+        """``[FCALL fn | EVALSHA sha] numkeys keys... args...`` as RESP bulk
+        strings, or None where redis-py's packer must decide."""
+        try:
+            return self._packed[by_function]
+        except KeyError:
+            pass
+        packed = None
+        if encoder is not None:
+            packed = _bulks(encoder, [*_head(self.script, by_function), len(self.keys),
+                                      *self.keys, *self.args])
+        self._packed[by_function] = packed
+        return packed
 
 
 class FastCalls:
@@ -44,32 +75,30 @@ class FastCalls:
 
     def __init__(self, pool: Any) -> None:
         self._kept = KeptConnection(pool, "EVALSHA")
-        # (sha, keys, leading args) -> those arguments packed; see call().
-        self._prefixes: dict[tuple[Any, ...], bytes] = {}
+        self._conn: Any = None
+        self._encoder: Any = None  # the kept connection's, when it is UTF-8
         # FCALL until the server shows it cannot (Redis 6.2, an ACL that
         # denies FUNCTION LOAD): then EVALSHA, for this client's life.
         self.functions = True
 
-    def call(self, script: Script, keys: Sequence[KeyT], args: Sequence[ArgT],
-             fixed: int = 0) -> Any:
-        """Run ``script`` once; its reply, or the exception redis-py raised.
+    def call(self, prefix: Prefix, rest: Sequence[ArgT]) -> Any:
+        """Run ``prefix.script`` once with ``prefix``'s keys and arguments,
+        then ``rest``; its reply, or the exception redis-py raised.
 
         The call goes by FCALL (:attr:`Script.library`) for a script made
         ``as_function`` where the server has Functions, else by EVALSHA; a
         missing script or library (a restarted or flushed server) is loaded
         and the call sent once more, which is safe because such a call never
-        ran. The first ``fixed`` arguments are the same call after call (a
-        writer's mode, id and wake-up channel on one channel): they and the
-        keys are packed once and kept, which saves a write about a tenth of
-        its client CPU.
+        ran. The prefix is packed once and kept, which saves a write about a
+        tenth of its client CPU.
         """
         conn = self._connection()
+        script = prefix.script
         # At most: FCALL unknown (6.2), then EVALSHA's NOSCRIPT, then the call.
         for attempt in range(3):
             by_function = self.functions and script.as_function
             try:
-                return self._roundtrip(conn, self._pack_call(conn, script, keys, args, fixed,
-                                                             by_function))
+                return self._roundtrip(conn, self._pack_call(conn, prefix, rest, by_function))
             except rex.ResponseError as error:
                 if attempt == 2 or not _never_ran(error, by_function):
                     raise  # the script's own error reply, or a server that keeps forgetting
@@ -108,7 +137,7 @@ class FastCalls:
         """Make a call that never ran runnable: load what it missed, or go by
         EVALSHA from now on where the server has no Functions for us."""
         if isinstance(error, rex.NoScriptError):
-            self._roundtrip(conn, conn.pack_command("SCRIPT", "LOAD", script.source))
+            self._roundtrip(conn, pack(conn, ["SCRIPT", "LOAD", script.source]))
         elif not (str(error).startswith("Function not found") and self._load(conn, script)):
             self.functions = False
             log.info("the server runs no Redis Functions for rivulet; its scripts go by EVALSHA")
@@ -116,7 +145,7 @@ class FastCalls:
     def _load(self, conn: Any, script: Script) -> bool:
         """FUNCTION LOAD the script's library; False when the server will not."""
         try:
-            self._roundtrip(conn, conn.pack_command("FUNCTION", "LOAD", "REPLACE", script.library))
+            self._roundtrip(conn, pack(conn, ["FUNCTION", "LOAD", "REPLACE", script.library]))
         except rex.ReadOnlyError:
             raise  # a replica (failing over): the write fails as it would anyway
         except rex.ResponseError:
@@ -126,28 +155,20 @@ class FastCalls:
     def _pack_many(self, conn: Any, script: Script,
                    calls: Sequence[tuple[Sequence[KeyT], Sequence[ArgT]]], by_function: bool
                    ) -> bytes:
-        return b"".join(b"".join(self._pack_call(conn, script, keys, args, 0, by_function))
-                        for keys, args in calls)
+        head = _head(script, by_function)
+        return b"".join(pack(conn, [*head, len(keys), *keys, *args]) for keys, args in calls)
 
-    def _pack_call(self, conn: Any, script: Script, keys: Sequence[KeyT],
-                   args: Sequence[ArgT], fixed: int, by_function: bool) -> Any:
-        head = ["FCALL", script.function] if by_function else ["EVALSHA", script.sha]
-        encoder = _utf8_encoder(conn)
-        if not fixed or encoder is None:
-            return pack(conn, [*head, len(keys), *keys, *args])
-        cache_key = (head[1], *keys, *args[:fixed])
-        prefix = self._prefixes.get(cache_key)
-        if prefix is None:
-            prefix = _bulks(encoder, [*head, len(keys), *keys, *args[:fixed]])
-            if prefix is None:
-                return pack(conn, [*head, len(keys), *keys, *args])
-            if len(self._prefixes) >= _MAX_PREFIXES:
-                self._prefixes.clear()  # a writer on very many channels: start over
-            self._prefixes[cache_key] = prefix
-        rest = _bulks(encoder, args[fixed:])
-        if rest is None:
-            return pack(conn, [*head, len(keys), *keys, *args])
-        return [b"*%d\r\n%b%b" % (3 + len(keys) + len(args), prefix, rest)]
+    def _pack_call(self, conn: Any, prefix: Prefix, rest: Sequence[ArgT],
+                   by_function: bool) -> bytes:
+        encoder = self._encoder
+        packed = prefix.packed(encoder, by_function)
+        if packed is not None:
+            tail = _bulks(encoder, rest)
+            if tail is not None:
+                return b"*%d\r\n%b%b" % (3 + len(prefix.keys) + len(prefix.args) + len(rest),
+                                          packed, tail)
+        return pack(conn, [*_head(prefix.script, by_function), len(prefix.keys), *prefix.keys,
+                           *prefix.args, *rest])
 
     def _pipeline(self, conn: Any, packed: bytes, count: int) -> list[Any]:
         replies: list[Any] = []
@@ -165,23 +186,25 @@ class FastCalls:
             raise
         return replies
 
-    def _roundtrip(self, conn: Any, packed: Any) -> Any:
+    def _roundtrip(self, conn: Any, packed: bytes) -> Any:
         try:
             if getattr(conn, "_re_auth_token", None) is not None:
                 conn.re_auth()  # redis-py >= 5.3 (streaming credentials)
-            conn.send_packed_command(packed, check_health=False)
-            return conn.read_response()
+            return wire.roundtrip(conn, packed)
         except rex.ResponseError:
             raise  # an error reply: the connection is in step, keep it
         except BaseException:
             # Half sent, or a reply still on its way: the link is out of
-            # step. redis-py dropped it already for socket errors; not for
-            # everything (an interrupt), so drop it here too.
+            # step. A socket error dropped it already; not everything does
+            # (an interrupt), so drop it here too.
             conn.disconnect()
             raise
 
     def _connection(self) -> Any:
-        return self._kept.get()
+        conn = self._kept.get()
+        if conn is not self._conn:  # the first, or a forked child's own
+            self._conn, self._encoder = conn, _utf8_encoder(conn)
+        return conn
 
     def close(self) -> None:
         """Hand the connection back to the pool (in the process that took it)."""
@@ -199,10 +222,6 @@ def _never_ran(error: rex.ResponseError, by_function: bool) -> bool:
     text = str(error)
     return (text.startswith(("Function not found", "unknown command"))
             or (isinstance(error, rex.NoPermissionError) and "'fcall'" in text.lower()))
-
-
-#: Packed argument prefixes kept per FastCalls (one per channel written).
-_MAX_PREFIXES = 1024
 
 
 def _utf8_encoder(conn: Any) -> Any:
@@ -229,7 +248,7 @@ def _bulks(encoder: Any, args: Sequence[Any]) -> bytes | None:
     return b"".join(parts)
 
 
-def pack(conn: Any, args: Sequence[Any]) -> Any:
+def pack(conn: Any, args: Sequence[Any]) -> bytes:
     """``args`` as one RESP command, as ``conn.pack_command`` would send it.
 
     redis-py's packer costs about 3 us per argument (its encoder's checks,
@@ -240,8 +259,12 @@ def pack(conn: Any, args: Sequence[Any]) -> Any:
     encoder = _utf8_encoder(conn)
     bulks = None if encoder is None else _bulks(encoder, args)
     if bulks is None:
-        return conn.pack_command(*args)
-    return [b"*%d\r\n%b" % (len(args), bulks)]
+        return b"".join(conn.pack_command(*args))
+    return b"*%d\r\n%b" % (len(args), bulks)
+
+
+def _head(script: Script, by_function: bool) -> list[Any]:
+    return ["FCALL", script.function] if by_function else ["EVALSHA", script.sha]
 
 
 def for_redis(client: Any) -> FastCalls | None:

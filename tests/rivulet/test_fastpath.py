@@ -14,6 +14,7 @@ import rivulet
 from rivulet import keys
 
 from ..conftest import is_cluster
+from ..lossy import lose_next_reply
 
 
 def stored(backend: Any, channel: str) -> list[int]:
@@ -64,20 +65,10 @@ def test_a_reply_lost_on_the_kept_connection_is_retried_and_stored_once(
     c = make_client("w")
     c.subscribe("ch")
     c.write("ch", "warm-up")
-    conn = _kept(c)
-    real = conn.read_response
-    lost = []
-
-    def lose_once(*args: Any, **kwargs: Any) -> Any:
-        if not lost:
-            lost.append(real(*args, **kwargs))  # the script ran; its reply is lost
-            conn.disconnect()
-            raise rex.ConnectionError("connection reset by peer")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(conn, "read_response", lose_once)
+    lost = lose_next_reply(_kept(c), ConnectionResetError(104, "connection reset by peer"),
+                           monkeypatch)
     assert c.write("ch", "once") == [2]
-    assert lost
+    assert lost  # the script ran; its reply was lost
     assert stored(standalone, "ch") == [1, 2]
 
 
@@ -88,12 +79,11 @@ def test_an_interrupted_call_drops_the_connection_so_no_stale_reply_is_read(
     c.subscribe("ch")
     c.write("ch", "warm-up")
     conn = _kept(c)
-    real = conn.read_response
-    monkeypatch.setattr(conn, "read_response", lambda *a, **k: (_ for _ in ()).throw(
-        KeyboardInterrupt()))
+    lost = lose_next_reply(conn, KeyboardInterrupt(), monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        c.write("ch", "interrupted")  # sent and stored; its reply never read
-    monkeypatch.setattr(conn, "read_response", real)
+        c.write("ch", "interrupted")  # sent and stored; its reply never handed over
+    assert lost
+    monkeypatch.undo()
     # The next write must get its own reply ([3]), not the interrupted one's ([2]).
     assert c.write("ch", "next") == [3]
     assert stored(standalone, "ch") == [1, 2, 3]
@@ -205,7 +195,7 @@ def test_packed_commands_are_byte_for_byte_redis_pys(real_redis: Any, args: list
     except TypeError:  # redis-py < 5.3 wants a command name
         conn = real_redis.connection_pool.get_connection("EVALSHA")
     try:
-        assert b"".join(pack(conn, args)) == b"".join(conn.pack_command(*args))
+        assert pack(conn, args) == b"".join(conn.pack_command(*args))
     finally:
         real_redis.connection_pool.release(conn)
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 import rivulet
+from rivulet import client as client_module
 from rivulet import deadline, fastpath, forks, keys, scripts
 from rivulet.write_calls import write_reply
 
@@ -169,7 +170,7 @@ def test_packed_prefixes_keep_channels_apart(
     for i in range(3):
         for channel in ("a", "b"):
             c.write(channel, f"{channel}{i}")
-    monkeypatch.setattr(fastpath, "_MAX_PREFIXES", 2)  # the cache starts over, often
+    monkeypatch.setattr(client_module, "_MAX_WRITE_PREFIXES", 2)  # it starts over, often
     for channel in ("c", "a", "b", "c"):
         c.write(channel, f"{channel}-late")
     reader = make_client("r")

@@ -15,6 +15,7 @@ from rivulet import keys
 from rivulet.wakeup import Wakeup
 
 from ..conftest import RedisServer
+from ..lossy import lose_next_reply
 
 pytestmark = pytest.mark.slow
 
@@ -133,21 +134,28 @@ def test_a_write_whose_reply_is_lost_is_retried_but_stored_once(
         url = f"redis+cluster://127.0.0.1:{request.getfixturevalue('cluster6_server').port}"
     client = rivulet.connect(url, client_id="w", channel_ids="lossy")
     client.write("lossy", "warm-up")  # scripts loaded, connection open
-    lose_next = threading.Event()
-    original = redis.connection.Connection.read_response
+    if client._fast is not None:
+        # Standalone: the write reads its reply off the kept socket itself.
+        lost = lose_next_reply(client._fast._kept.conn,
+                               ConnectionResetError(104, "reply lost in transit"), monkeypatch)
+        assert client.write("lossy", ["a", "b"]) == [2, 3]
+        assert lost  # the reply really was dropped once
+    else:
+        lose_next = threading.Event()
+        original = redis.connection.Connection.read_response
 
-    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = original(self, *args, **kwargs)
-        if lose_next.is_set():
-            lose_next.clear()
-            self.disconnect()  # the script ran; its reply never arrives
-            raise redis.ConnectionError("reply lost in transit")
-        return reply
+        def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+            reply = original(self, *args, **kwargs)
+            if lose_next.is_set():
+                lose_next.clear()
+                self.disconnect()  # the script ran; its reply never arrives
+                raise redis.ConnectionError("reply lost in transit")
+            return reply
 
-    monkeypatch.setattr(redis.connection.Connection, "read_response", read_response)
-    lose_next.set()
-    assert client.write("lossy", ["a", "b"]) == [2, 3]
-    assert not lose_next.is_set()  # the reply really was dropped once
+        monkeypatch.setattr(redis.connection.Connection, "read_response", read_response)
+        lose_next.set()
+        assert client.write("lossy", ["a", "b"]) == [2, 3]
+        assert not lose_next.is_set()  # the reply really was dropped once
     monkeypatch.undo()
     assert raw.zcard(keys.msg_key("lossy")) == 3
     assert int(raw.get(keys.id_key("lossy"))) == 3
