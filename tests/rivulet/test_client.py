@@ -460,6 +460,24 @@ def test_a_retry_after_later_writes_by_the_same_writer_is_not_stored_twice(
     assert not duplicate and first == 17 + 2 * 40
 
 
+@pytest.mark.parametrize("field, token, answer", [
+    ("xt1 5", "t1", None),             # the token's text inside another token
+    ("9t1 5", "t1", None),             # ... after digits, as an id's could be
+    ("xt1 5 t1 7", "t1", -7),          # inside one word, then whole in another
+    ("t1 4 u2 5", "t1", -4),           # the field's first token
+    ("u2 5 t1 8", "t1", -8),
+    ("t11 3 t1x 4", "t1", None),       # longer tokens that start like it
+])
+def test_a_token_is_matched_as_a_whole_word_of_the_writers_field(
+    backend: Any, field: str, token: str, answer: int | None
+) -> None:
+    rivulet.Client(redis=backend, client_id="w", channel_ids="ch")
+    backend.set(keys.id_key("ch"), 10)
+    backend.hset(keys.meta_key("ch"), "w:w", field)
+    write_keys, args = write_call("ch", ['"x"'], mode="sub", writer="w", src="w", token=token)
+    assert scripts.WRITE(backend, write_keys, args) == (11 if answer is None else answer)
+
+
 def test_caps_are_enforced_by_writes(make_client: Any, admin: rivulet.Admin,
                                      backend: Any) -> None:
     c = make_client()
