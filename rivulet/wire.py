@@ -14,8 +14,9 @@ RESP3 push messages that came first, a reply cut in two by the network. Those
 bytes go into the parser's buffer, where redis-py's own ``recv`` would have
 put them, and redis-py reads the reply from there. A connection whose parser
 keeps no such buffer (hiredis), or holds unread bytes already, or is not
-connected, or whose socket is no real one (fakeredis), takes redis-py's
-path whole.
+connected, or that has no real socket of its own (fakeredis; the proxy
+redis-py puts around a connection for client-side caching), takes
+redis-py's path whole.
 
 Failures follow redis-py's rules: a timeout or socket error drops the
 connection (a reply may still be on its way) and raises redis-py's
@@ -42,8 +43,9 @@ def roundtrip(conn: Any, data: bytes) -> Any:
     :raises redis.exceptions.ResponseError: the command's error reply; the
         connection stays in step.
     """
-    sock = conn._sock
-    # A real socket (TLS's is one too); not a test double such as fakeredis'.
+    # A real socket (TLS's is one too); not a test double such as fakeredis',
+    # nor a wrapper that has none of its own (client-side caching's proxy).
+    sock = getattr(conn, "_sock", None)
     buffered = _empty_buffer(conn) if isinstance(sock, socket.socket) else None
     if buffered is None:
         return _through_redis_py(conn, data)

@@ -180,3 +180,26 @@ def test_connections_it_cannot_read_for_take_redis_pys_path(
         assert isinstance(conn._sock, socket.socket)
     finally:
         real_redis.connection_pool.release(conn)
+
+
+def test_a_connection_wrapped_without_a_socket_of_its_own_takes_redis_pys_path(
+    real_redis: redis.Redis
+) -> None:
+    class Proxy:
+        """What redis-py's CacheProxyConnection (client-side caching) is to
+        wire: a connection that forwards and has no ``_sock``."""
+
+        def __init__(self, conn: Any) -> None:
+            self._conn = conn
+
+        def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+            self._conn.send_packed_command(*args, **kwargs)
+
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            return self._conn.read_response(*args, **kwargs)
+
+    conn = checkout(real_redis)
+    try:
+        assert wire.roundtrip(Proxy(conn), b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n") in (b"hi", "hi")
+    finally:
+        real_redis.connection_pool.release(conn)
