@@ -45,7 +45,7 @@ def roundtrip(conn: Any, data: bytes) -> Any:
     """
     # A real socket (TLS's is one too); not a test double such as fakeredis',
     # nor a wrapper that has none of its own (client-side caching's proxy).
-    sock = getattr(conn, "_sock", None)
+    sock: Any = getattr(conn, "_sock", None)
     buffered = _empty_buffer(conn) if isinstance(sock, socket.socket) else None
     if buffered is None:
         return _through_redis_py(conn, data)
