@@ -12,7 +12,7 @@ and tagged ones for a form the page does not show are listed at the top.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, flash, get_flashed_messages, url_for
 
@@ -43,7 +43,8 @@ def _flashes() -> list[tuple[str, str, str | None]]:
     # (kind, message, form id or None); Flask pops them once per request and
     # keeps them, so each call in one render sees the same list.
     found = []
-    for category, message in get_flashed_messages(with_categories=True):
+    flashed = cast("list[tuple[str, str]]", get_flashed_messages(with_categories=True))
+    for category, message in flashed:
         kind, _, form_id = category.partition(_TAG)
         found.append(("error" if kind == "error" else "ok", message, form_id or None))
     return found
