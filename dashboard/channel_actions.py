@@ -29,6 +29,7 @@ from rivulet.names import validate_name
 
 from .backend import admin
 from .channel import bp, live_context, messages_context
+from .formatting import field_number
 from .outcomes import back_to, say
 from .params import FormError, int_field, quoted, seconds_field
 
@@ -183,7 +184,8 @@ def history(name: str) -> Response:
         admin().set_history(name, interval=interval or None, keep=keep)
         if not interval:
             return "Lag history stopped."
-        return f"Lag history: a sample every {interval:g} s, kept for {keep:g} s."
+        return (f"Lag history: a sample every {field_number(interval)} s, "
+                f"kept for {field_number(keep)} s.")
 
     return _act(name, action, "history-form")
 
