@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from rivulet.exceptions import (
@@ -30,7 +30,7 @@ from rivulet.names import validate_name
 from .backend import admin
 from .channel import bp, live_context, messages_context
 from .formatting import field_number
-from .outcomes import back_to, say
+from .outcomes import back_to, say, to_top
 from .params import FormError, int_field, quoted, seconds_field
 
 #: Values of the subscriber form's ``index`` field besides a message id or a time.
@@ -72,10 +72,10 @@ def _act(name: str, action: Callable[[], str | Response], form_id: str) -> Respo
         say(outcome, "ok", form_id)
     except _Gone as done:
         say(str(done), "ok")
-        return redirect(url_for("overview.index"), code=303)
+        return redirect(to_top("overview.index"), code=303)
     except ChannelNotFoundError:
         say(f"There is no channel {quoted(name)} (deleted meanwhile?).", "error")
-        return redirect(url_for("overview.index"), code=303)
+        return redirect(to_top("overview.index"), code=303)
     except (FormError, NotSubscribedError, ValueError, TypeError) as error:
         say(_error_text(error), "error", form_id)
     except BackendError as error:
@@ -262,4 +262,4 @@ def delete(name: str) -> Response:
         say(f"There was no channel {quoted(name)} to delete.", "error")
     else:
         say(f"Deleted channel {quoted(name)}.", "ok")
-    return redirect(url_for("overview.index"), code=303)
+    return redirect(to_top("overview.index"), code=303)

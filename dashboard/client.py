@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -22,7 +22,7 @@ from rivulet.names import validate_name
 
 from .backend import admin
 from .channel_actions import INDEX_POLICIES
-from .outcomes import back_to, say
+from .outcomes import back_to, say, to_top
 from .params import FormError, int_field, quoted
 from .status import subscriber_status, worst
 
@@ -84,7 +84,7 @@ def _act(client_id: str, action: Callable[[], str], form_id: str) -> Response:
             text = text.replace(repr(error.name), quoted(error.name))
     if not admin().client_subscribers(client_id):
         say(text, kind)
-        return redirect(url_for("clients.index"), code=303)
+        return redirect(to_top("clients.index"), code=303)
     say(text, kind, form_id)
     return redirect(back_to("client.page", form_id, client_id=client_id), code=303)
 

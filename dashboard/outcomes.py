@@ -6,7 +6,8 @@ message itself, rendered inside the form it concerns. It carries
 moves keyboard focus onto it, with no script (the CSP allows none inline) and
 with JavaScript off. A flash is tagged with its form's id in its category
 (``ok@post-form``); untagged ones (the channel is gone, the page is another)
-and tagged ones for a form the page does not show are listed at the top.
+and tagged ones for a form the page does not show are listed at the top, and
+a redirect to another page goes to ``#flashes``, that list, focusable too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from flask import Flask, flash, get_flashed_messages, url_for
 #: at the source, and a flash rides in the session cookie (see params.QUOTE_CHARS).
 FLASH_CHARS = 300
 _TAG = "@"
+#: The id of the list of flashes on top of a page.
+TOP = "flashes"
 
 
 def anchor(form_id: str) -> str:
@@ -37,6 +40,11 @@ def say(message: str, kind: str, form_id: str | None = None) -> None:
 def back_to(endpoint: str, form_id: str, **values: Any) -> str:
     """The URL of a page, at the outcome of one of its forms."""
     return url_for(endpoint, **values) + "#" + anchor(form_id)
+
+
+def to_top(endpoint: str, **values: Any) -> str:
+    """The URL of a page, at the flashes on its top (focusable, like an outcome)."""
+    return url_for(endpoint, **values) + "#" + TOP
 
 
 def _flashes() -> list[tuple[str, str, str | None]]:
