@@ -28,6 +28,7 @@ from . import (
     health,
     listing,
     metrics,
+    outcomes,
     overview,
     security,
     sparkline,
@@ -126,6 +127,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     sparkline.init_app(app)
     wrapping.init_app(app)
     listing.init_app(app)
+    outcomes.init_app(app)
     for module in (overview, channel, clients, client, api, metrics, health):
         app.register_blueprint(module.bp)
 

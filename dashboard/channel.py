@@ -10,7 +10,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 
-from rivulet.exceptions import BackendError, ChannelNotFoundError, TimeoutError
+from rivulet.exceptions import BackendError, ChannelNotFoundError, RivuletError, TimeoutError
+from rivulet.history import HistorySettings
 from rivulet.models import ChannelInfo, Rows, now_ms
 from rivulet.search import MAX_QUERY_CHARS, parse_time_ms
 
@@ -32,16 +33,20 @@ def server_clock() -> dict[str, int]:
 def live_context(name: str) -> dict[str, Any]:
     """The channel's numbers and subscribers (the live part of the page)."""
     info = admin().channel(name)
+    settings: HistorySettings | RivuletError | None = None
     try:
         subscribers = sorted(admin().subscribers(name), key=lambda s: s.client_id)
-        # One round trip for every sparkline on the page, however many subscribers.
-        samples = admin().history(name)
+        # One round trip for every sparkline on the page, however many
+        # subscribers, and the history form's settings in force with them.
+        samples, settings = admin().history_and_settings(name)
     except BackendError as error:
         if isinstance(error, TimeoutError):
             raise  # an outage: the 503 page
         # A key written around the library: the page still renders (info.error
         # names it), so the delete form stays within reach.
         subscribers, samples = [], Rows()
+    if isinstance(settings, TimeoutError):
+        raise settings
     at = now_ms()
     head, worst = sparkline.channel_series(samples)
     # Every chart shares one time axis, ending now, so their shapes compare.
@@ -49,6 +54,9 @@ def live_context(name: str) -> dict[str, Any]:
     # The history form shows once the library can keep lag history.
     return {"name": name, "info": info, "subscribers": subscribers, "at_ms": at,
             "has_history": hasattr(admin(), "set_history"),
+            "history_settings": settings if isinstance(settings, HistorySettings) else None,
+            "history_settings_error": str(settings) if isinstance(settings, RivuletError)
+            else None,
             "ch_status": channel_status(info, subscribers),
             "lag_points": sparkline.lag_series(samples), "head_points": head,
             "worst_points": worst, "spark_t0": t0, "spark_t1": at}

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from rivulet.exceptions import (
@@ -29,13 +29,12 @@ from rivulet.names import validate_name
 
 from .backend import admin
 from .channel import bp, live_context, messages_context
+from .formatting import field_number
+from .outcomes import back_to, say, to_top
 from .params import FormError, int_field, quoted, seconds_field
 
 #: Values of the subscriber form's ``index`` field besides a message id or a time.
 INDEX_POLICIES = ("earliest", "latest")
-#: The longest flash: errors from the library may quote input we cannot shorten
-#: at the source, and a flash rides in the session cookie (see params.QUOTE_CHARS).
-FLASH_CHARS = 300
 #: The prune form's fields and their labels on the page.
 PRUNE_LABELS = {
     "upto_id": "Up to and including id",
@@ -57,46 +56,35 @@ def _error_text(error: Exception) -> str:
     return text
 
 
-def _flash(message: str, category: str) -> None:
-    if len(message) > FLASH_CHARS:
-        message = message[:FLASH_CHARS] + "…"
-    flash(message, category)
-
-
 class _Gone(Exception):
     """The action worked and left no channel to go back to."""
 
 
-def _back(name: str, anchor: str = "") -> Response:
-    url = url_for("channel.page", name=name) + (f"#{anchor}" if anchor else "")
-    return redirect(url, code=303)
-
-
-def _act(name: str, action: Callable[[], str | Response], anchor: str = "") -> Response:
-    """Run a form's action; flash its outcome or its error and go back to the
-    channel (at the form's ``anchor``). An action may answer with a page of
-    its own instead (a preview, a confirmation)."""
+def _act(name: str, action: Callable[[], str | Response], form_id: str) -> Response:
+    """Run a form's action; flash its outcome or its error beside the form
+    (``form_id``) and go back to the channel, at that outcome. An action may
+    answer with a page of its own instead (a preview, a confirmation)."""
     validate_name(name)
     try:
         outcome = action()
         if isinstance(outcome, Response):
             return outcome
-        _flash(outcome, "ok")
+        say(outcome, "ok", form_id)
     except _Gone as done:
-        _flash(str(done), "ok")
-        return redirect(url_for("overview.index"), code=303)
+        say(str(done), "ok")
+        return redirect(to_top("overview.index"), code=303)
     except ChannelNotFoundError:
-        _flash(f"There is no channel {quoted(name)} (deleted meanwhile?).", "error")
-        return redirect(url_for("overview.index"), code=303)
+        say(f"There is no channel {quoted(name)} (deleted meanwhile?).", "error")
+        return redirect(to_top("overview.index"), code=303)
     except (FormError, NotSubscribedError, ValueError, TypeError) as error:
-        _flash(_error_text(error), "error")
+        say(_error_text(error), "error", form_id)
     except BackendError as error:
         if isinstance(error, RedisTimeout):
             raise  # Redis not answering: the 503 page, as for any page
         # Redis answered and refused (full under maxmemory, a key of the
-        # wrong type): the change was not made; say so on the channel page.
-        _flash(f"Not changed: {_error_text(error)}", "error")
-    return _back(name, anchor)
+        # wrong type): the change was not made; say so beside the form.
+        say(f"Not changed: {_error_text(error)}", "error", form_id)
+    return redirect(back_to("channel.page", form_id, name=name), code=303)
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
@@ -196,7 +184,8 @@ def history(name: str) -> Response:
         admin().set_history(name, interval=interval or None, keep=keep)
         if not interval:
             return "Lag history stopped."
-        return f"Lag history: a sample every {interval:g} s, kept for {keep:g} s."
+        return (f"Lag history: a sample every {field_number(interval)} s, "
+                f"kept for {field_number(keep)} s.")
 
     return _act(name, action, "history-form")
 
@@ -264,13 +253,13 @@ def delete(name: str) -> Response:
     typed = request.form.get("confirm", "")
     if typed != name:
         # Re-rendered, not redirected: the typed name stays in the box and the
-        # form's action ends in #delete-form, so the page opens at the form.
+        # form's action ends in its outcome's #anchor, so the page opens there.
         # 200, not 400: the page is the form again, and browsers log a 400 as an error.
         return channel_page(name, delete_typed=typed,
                             delete_error="To delete the channel, type its name exactly "
                                          "into the box.")
     if not admin().delete_channel(name):
-        _flash(f"There was no channel {quoted(name)} to delete.", "error")
+        say(f"There was no channel {quoted(name)} to delete.", "error")
     else:
-        _flash(f"Deleted channel {quoted(name)}.", "ok")
-    return redirect(url_for("overview.index"), code=303)
+        say(f"Deleted channel {quoted(name)}.", "ok")
+    return redirect(to_top("overview.index"), code=303)

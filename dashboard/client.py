@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -21,7 +21,8 @@ from rivulet.models import SubscriberInfo, now_ms
 from rivulet.names import validate_name
 
 from .backend import admin
-from .channel_actions import FLASH_CHARS, INDEX_POLICIES
+from .channel_actions import INDEX_POLICIES
+from .outcomes import back_to, say, to_top
 from .params import FormError, int_field, quoted
 from .status import subscriber_status, worst
 
@@ -68,26 +69,24 @@ def live_fragment(client_id: str) -> str:
     return render_template("_client.html", **client_context(client_id))
 
 
-def _flash(message: str, category: str) -> None:
-    flash(message if len(message) <= FLASH_CHARS else message[:FLASH_CHARS] + "…", category)
-
-
-def _act(client_id: str, action: Callable[[], str]) -> Response:
-    """Run a form's action, flash its outcome or its error, and go back to the
-    client (or to the clients list when it reads nothing any more)."""
+def _act(client_id: str, action: Callable[[], str], form_id: str) -> Response:
+    """Run a form's action and go back to the client with its outcome or its
+    error beside the form (``form_id``), or to the clients list, outcome on
+    top, when it reads nothing any more."""
     validate_name(client_id, "client id")
     try:
-        _flash(action(), "ok")
+        kind, text = "ok", action()
     except ChannelNotFoundError as error:
-        _flash(f"There is no channel {quoted(error.channel)} (deleted meanwhile?).", "error")
+        kind, text = "error", f"There is no channel {quoted(error.channel)} (deleted meanwhile?)."
     except (FormError, NotSubscribedError, InvalidNameError, ValueError, TypeError) as error:
-        text = str(error)
+        kind, text = "error", str(error)
         if isinstance(error, InvalidNameError) and isinstance(error.name, str):
             text = text.replace(repr(error.name), quoted(error.name))
-        _flash(text, "error")
     if not admin().client_subscribers(client_id):
-        return redirect(url_for("clients.index"), code=303)
-    return redirect(url_for("client.page", client_id=client_id), code=303)
+        say(text, kind)
+        return redirect(to_top("clients.index"), code=303)
+    say(text, kind, form_id)
+    return redirect(back_to("client.page", form_id, client_id=client_id), code=303)
 
 
 def _channel_field() -> str:
@@ -122,7 +121,7 @@ def move(client_id: str) -> Response:
         index = admin().set_index(channel, client_id, target)
         return f"Moved {quoted(client_id)} in {quoted(channel)} to index {index:,}."
 
-    return _act(client_id, action)
+    return _act(client_id, action, "move-form")
 
 
 @bp.post("/<seg:client_id>/remove")
@@ -134,7 +133,7 @@ def remove(client_id: str) -> Response:
             raise FormError(f"{quoted(client_id)} was not subscribed to {quoted(channel)}.")
         return f"Removed {quoted(client_id)} from {quoted(channel)}."
 
-    return _act(client_id, action)
+    return _act(client_id, action, "remove-form")
 
 
 @bp.post("/<seg:client_id>/remove-all")
@@ -151,4 +150,4 @@ def remove_all(client_id: str) -> Response:
         return (f"Removed {quoted(client_id)} from {len(left):,} channel"
                 f"{'' if len(left) == 1 else 's'}.")
 
-    return _act(client_id, action)
+    return _act(client_id, action, "remove-all-form")

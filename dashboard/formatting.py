@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_time)
     app.add_template_filter(duration)
     app.add_template_filter(count)
+    app.add_template_filter(field_number)
     app.add_template_filter(pretty)
     app.add_template_filter(preview)
     app.add_template_filter(preview_body)
@@ -52,6 +53,16 @@ def ago(ts_ms: int | None, at_ms: int | None = None) -> str:
 def count(number: int | None) -> str:
     """An integer with thousands separators."""
     return shared.count(number)
+
+
+def field_number(number: float | None) -> str:
+    """A number as a form field's value: exact, without ``.0`` or an exponent
+    (``%g`` would show 1234567 as ``1.23457e+06`` and save that back)."""
+    if number is None:
+        return ""
+    if float(number).is_integer():
+        return str(int(number))
+    return format(number, ".15g")
 
 
 class _NotFaithful(ValueError):

@@ -16,6 +16,7 @@ from . import history, keys, lag_rows, lagscan, scripts
 from . import search as search_mod
 from . import status as status_rules
 from .admin_base import non_negative
+from .admin_history import HistoryAdmin
 from .admin_messages import MessagesAdmin
 from .client import IndexPolicy
 from .codec import display_id, text
@@ -24,14 +25,14 @@ from .exceptions import (
     NotSubscribedError,
     RivuletError,
 )
-from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
+from .models import ChannelInfo, ClientInfo, Rows, SubscriberInfo
 from .names import validate_name
 
 log = logging.getLogger("rivulet")
 _GLOB_SPECIAL = re.compile(r"[*?\[]")
 
 
-class Admin(MessagesAdmin):
+class Admin(MessagesAdmin, HistoryAdmin):
     """Management API over one Redis (or Redis Cluster).
 
     ``Admin(url)`` connects like :func:`rivulet.connect`; ``Admin(redis)``
@@ -318,46 +319,6 @@ class Admin(MessagesAdmin):
         idle = [c for c, at in zip(clients, counts) if not int(results[at])]
         if idle:
             self._call(lambda: self.redis.zrem(keys.CLIENTS, *idle), "unregister")
-
-    # -- lag history (SPEC section 8) ---------------------------------------
-
-    def set_history(self, channel: str, interval: float | None = history.DEFAULT_INTERVAL_S,
-                    keep: float = history.DEFAULT_KEEP_S) -> None:
-        """Record a lag snapshot of ``channel`` at most every ``interval``
-        seconds (None: stop recording) and keep them for ``keep`` seconds.
-
-        :raises ChannelNotFoundError: no such channel.
-        """
-        channel = validate_name(channel)
-        mapping = history.settings_mapping(interval, keep)
-        found = self.retry.run(lambda: scripts.SET_HISTORY(
-            self.redis, [*keys.subscribe_keys(channel), keys.meta_key(channel)],
-            [mapping["interval_ms"], mapping["keep_ms"]]), "set history")
-        if not int(found):
-            raise ChannelNotFoundError(channel)
-
-    def history(self, channel: str, client_id: str | None = None,
-                since_ts: int | None = None) -> Rows[LagSample]:
-        """The recorded snapshots, one row per subscriber per snapshot,
-        oldest first; only ``client_id``'s and those at or after ``since_ts``
-        (ms) when given.
-
-        :raises ChannelNotFoundError: no such channel.
-        """
-        channel = validate_name(channel)
-        since_ts = non_negative("since_ts", since_ts)
-        if client_id is not None:
-            client_id = validate_name(client_id, "client_id")
-        raw = self._with_existence(channel, "history", "lrange", keys.history_key(channel), 0, -1)
-        rows: Rows[LagSample] = Rows()
-        for snap in history.parse(raw):
-            if since_ts is not None and snap.ts < since_ts:
-                continue
-            for client, index in sorted(snap.indexes.items()):
-                if client_id is None or client == client_id:
-                    rows.append(LagSample(snap.ts, client, index, snap.head_id,
-                                          max(0, snap.head_id - index)))
-        return rows
 
     # -- one client (the dashboard's client page) ----------------------------
 

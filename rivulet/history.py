@@ -90,3 +90,38 @@ def settings_mapping(interval: float | None, keep: float) -> dict[str, int]:
     if keep_ms < interval_ms:
         raise ValueError(f"keep ({keep} s) must be at least one interval ({interval} s)")
     return {"interval_ms": interval_ms, "keep_ms": keep_ms}
+
+
+@dataclasses.dataclass(frozen=True)
+class HistorySettings:
+    """A channel's lag history settings in force: a snapshot at most every
+    ``interval_s`` seconds (None: recording stopped), kept for ``keep_s``
+    seconds; ``default`` when the channel was never given its own."""
+
+    interval_s: float | None
+    keep_s: float
+    default: bool
+
+
+def _stored_ms(raw: bytes | str | None) -> float | None:
+    # As record_history's tonumber(): what is not a number counts as unset.
+    if raw is None:
+        return None
+    try:
+        value = float(text(raw))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def settings_from(interval_ms: bytes | str | None, keep_ms: bytes | str | None) -> HistorySettings:
+    """The settings the recorder applies, from HMGET rvl:hcfg:{C} interval_ms keep_ms:
+    a field that is missing, or holds no number, is its default (as in
+    scripts/_lib.lua), and an interval of 0 or less means recording stopped."""
+    interval, keep = _stored_ms(interval_ms), _stored_ms(keep_ms)
+    interval_s = DEFAULT_INTERVAL_S if interval is None else interval / 1000
+    return HistorySettings(
+        interval_s=None if interval_s <= 0 else interval_s,
+        keep_s=DEFAULT_KEEP_S if keep is None else keep / 1000,
+        default=interval is None and keep is None,
+    )

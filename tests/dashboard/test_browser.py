@@ -150,8 +150,8 @@ def test_post_through_the_form(page: Any, live: LiveServer, channel: Any) -> Non
     page.fill("#post-src", "browser test")
     page.get_by_role("button", name="Post message").click()
     expect(page.locator(".flash-ok")).to_have_text("Posted message 3 as 'browser test'.")
-    # Back at the form it came from, not at the top of the page.
-    assert page.url == f"{live.url}/channels/{seg(HOSTILE)}#post-form"
+    # Back at the form it came from, at its outcome, not at the top of the page.
+    assert page.url == f"{live.url}/channels/{seg(HOSTILE)}#post-form-outcome"
     newest = page.locator("tr[data-id='3']")
     expect(newest.locator("td.src")).to_have_text("browser test")
     expect(newest.locator("pre")).to_contain_text('"posted": "<i>from the browser</i>"')
@@ -172,7 +172,9 @@ def test_delete_with_the_confirmation(
     page.fill("#delete-confirm", HOSTILE)
     page.get_by_role("button", name="Delete channel").click()
     expect(page.locator(".flash-ok")).to_have_text(f"Deleted channel {HOSTILE!r}.")
-    assert page.url == f"{live.url}/"
+    # At the overview's flashes, focused (tests/dashboard/test_browser_outcomes.py).
+    assert page.url == f"{live.url}/#flashes"
+    expect(page.locator("#flashes")).to_be_focused()
     expect(page.get_by_role("link", name=HOSTILE)).to_have_count(0)
     assert rivulet.Admin(real_redis).channel_count() == 0
 

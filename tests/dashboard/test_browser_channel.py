@@ -157,7 +157,7 @@ def test_prune_preview_then_confirm(
     assert rivulet.Admin(real_redis).count(HOSTILE) == 2
     page.get_by_role("button", name="Prune 1 message").click()
     expect(page.locator(".flash-ok")).to_have_text("Pruned 1 message (ids up to 1).")
-    assert page.url == f"{live.url}/channels/{seg(HOSTILE)}#prune-form"
+    assert page.url == f"{live.url}/channels/{seg(HOSTILE)}#prune-form-outcome"
     assert rivulet.Admin(real_redis).count(HOSTILE) == 1
 
 

@@ -61,11 +61,13 @@ def reader(make_client: Callable[..., rivulet.Client]) -> rivulet.Client:
 
 
 def flash_ok(page: str, text: str) -> bool:
-    return 'class="flash flash-ok"' in page and str(escape(text)) in page
+    # At the top of the page, or beside its form (class "flash flash-ok outcome").
+    return re.search('class="flash flash-ok[ "]', page) is not None and str(escape(text)) in page
 
 
 def flash_error(page: str, text: str) -> bool:
-    return 'class="flash flash-error"' in page and str(escape(text)) in page
+    return (re.search('class="flash flash-error[ "]', page) is not None
+            and str(escape(text)) in page)
 
 
 def test_post_a_message(client: FlaskClient, admin: rivulet.Admin, reader: rivulet.Client) -> None:
@@ -84,7 +86,7 @@ def test_post_defaults_source_and_refuses_bad_ones(
     form.post("post", data="plain")
     assert admin.messages(NAME, limit=1)[0]["src"] == "dashboard"
     _, page = form.post("post", data="x", src="bad{src}")
-    assert 'class="flash flash-error"' in page
+    assert 'class="flash flash-error' in page
     assert admin.channel(NAME).head_id == 6
 
 
@@ -92,7 +94,7 @@ def test_post_too_large_is_a_flash_not_a_500(
     client: FlaskClient, admin: rivulet.Admin, reader: rivulet.Client
 ) -> None:
     _, page = Form(client).post("post", data="x" * ((1 << 20) + 1))
-    assert 'class="flash flash-error"' in page
+    assert 'class="flash flash-error' in page
     assert admin.channel(NAME).head_id == 5
 
 
@@ -224,13 +226,13 @@ def test_delete_needs_the_name_typed_exactly(
     page = client.get(form.page).get_data(as_text=True)
     assert "<strong>5</strong> stored messages" in page
     for wrong in ("", NAME.upper(), NAME + " ", "yes"):
-        # Re-rendered in place: the typed name stays, and the box is focused,
-        # which scrolls the page to it.
+        # Re-rendered in place: the typed name stays, described by the error,
+        # which the form's #anchor scrolls to and focuses (test_outcomes.py).
         failed = form.submit("delete", confirm=wrong)
         assert failed.status_code == 200
         page = failed.get_data(as_text=True)
         assert "type its name exactly" in page
-        assert f'value="{escape(wrong)}" autofocus' in page
+        assert f'value="{escape(wrong)}" aria-describedby="delete-form-outcome"' in page
     assert admin.channel(NAME).message_count == 5
     where, page = form.post("delete", confirm=NAME)
     assert where == "/"
@@ -285,7 +287,7 @@ def test_post_without_a_data_field_stores_nothing(
     client: FlaskClient, admin: rivulet.Admin, reader: rivulet.Client
 ) -> None:
     _, page = Form(client).post("post", src="ops")
-    assert "no data field" in page and 'class="flash flash-error"' in page
+    assert "no data field" in page and 'class="flash flash-error' in page
     assert admin.channel(NAME).head_id == 5
 
 

@@ -72,7 +72,7 @@ def test_the_error_for_a_long_field_fits_in_the_cookie_and_shows(
     assert cookies, "the flash must be stored"
     assert all(len(cookie) < COOKIE_LIMIT for cookie in cookies), [len(c) for c in cookies]
     landed = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert 'class="flash flash-error"' in landed
+    assert 'class="flash flash-error' in landed
     # The error quotes at most a short prefix of each field.
     for value in fields.values():
         assert len(value) < 100 or value[45:90] not in landed

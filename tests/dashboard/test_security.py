@@ -197,7 +197,7 @@ def read_only(make_app: Callable[..., Flask]) -> FlaskClient:
 
 def test_read_only_renders_no_forms(read_only: FlaskClient, channel: Any) -> None:
     page = read_only.get(f"/channels/{seg('c/1')}").get_data(as_text=True)
-    main = page.split("<main>", 1)[1]
+    main = page.split("<main", 1)[1]
     # Only GET search forms (find messages): nothing that acts.
     assert re.findall(r"<form[^>]*>", main) == re.findall(r'<form[^>]*role="search"[^>]*>', main)
     assert 'method="post"' not in page
