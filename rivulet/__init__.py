@@ -15,6 +15,7 @@ from .exceptions import (
     RivuletError,
     TimeoutError,
 )
+from .history import HistorySettings
 from .models import ChannelInfo, ClientInfo, LagSample, Rows, SubscriberInfo
 from .producer import Producer
 from .retry import RetryPolicy
@@ -29,6 +30,7 @@ __all__ = [
     "Client",
     "ClientInfo",
     "ConnectionError",
+    "HistorySettings",
     "IndexPolicy",
     "InvalidNameError",
     "LagSample",
