@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import redis.connection
 import redis.exceptions as rex
@@ -24,6 +24,8 @@ import redis.exceptions as rex
 #: redis-py's "no timeout given" default (in redis.utils from 6.x, but
 #: imported into redis.connection in every version we support).
 _DEFAULT: object = getattr(redis.connection, "SENTINEL", object())
+
+T = TypeVar("T")
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "rivulet_deadline", default=None
@@ -33,29 +35,41 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 @contextlib.contextmanager
 def within(deadline: float) -> Iterator[None]:
     """Run the block with ``deadline`` (``time.monotonic()`` seconds) as the
-    limit of every socket operation; a tighter outer deadline still wins."""
+    limit of every socket operation; a tighter outer deadline still wins.
+
+    The outer value is put back by value, set inside the ``try``: an
+    exception that lands between the two (a KeyboardInterrupt) cannot leave
+    this deadline in force for the thread's later calls. The hot paths use
+    :func:`run_within`, which cannot leave it at all.
+    """
     outer = _deadline.get()
-    token = _deadline.set(deadline if outer is None else min(outer, deadline))
     try:
+        _deadline.set(deadline if outer is None else min(outer, deadline))
         yield
     finally:
-        _deadline.reset(token)
+        _deadline.set(outer)
+
+
+def run_within(deadline: float, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` with ``deadline`` in force (a tighter outer one still
+    wins), run in a copy of the current context: the deadline lives in the
+    copy only, so nothing (a KeyboardInterrupt included) can leave it set in
+    the caller's context, where it would fail every later call once it has
+    passed."""
+    outer = _deadline.get()
+    if outer is not None and outer < deadline:
+        deadline = outer
+    return contextvars.copy_context().run(_call_within, deadline, call, args)
+
+
+def _call_within(deadline: float, call: Callable[..., T], args: tuple[Any, ...]) -> T:
+    _deadline.set(deadline)
+    return call(*args)
 
 
 def current() -> float | None:
     """The deadline in force (``time.monotonic()`` seconds), or None."""
     return _deadline.get()
-
-
-def push(deadline: float) -> contextvars.Token[float | None]:
-    """:func:`within` for a hot path, without a generator: publish ``deadline``
-    (the caller has already taken the outer one into account); hand the
-    token to :func:`pop` in a ``finally``."""
-    return _deadline.set(deadline)
-
-
-def pop(token: contextvars.Token[float | None]) -> None:
-    _deadline.reset(token)
 
 
 def time_left() -> float | None:

@@ -6,7 +6,6 @@ they re-run a script whose reply was lost without knowing whether it ran.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import random
@@ -46,14 +45,6 @@ class RetryPolicy:
         ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not crypto
 
-    def bounded(self, deadline: float) -> contextlib.AbstractContextManager[None]:
-        """Publish ``deadline`` to every socket operation in the block.
-
-        A zero budget means "no retries", not "no time": its one attempt is
-        left to the connection's socket timeouts.
-        """
-        return deadlines.within(deadline) if self.budget_s > 0 else contextlib.nullcontext()
-
     def run(self, call: Callable[[], T], what: str = "Redis call") -> T:
         """Run ``call``; retry transient failures until the budget is spent.
 
@@ -64,17 +55,14 @@ class RetryPolicy:
         if outer is not None:
             # Called inside another budgeted call: that one ends first.
             deadline = min(deadline, outer)
-        bounded = self.budget_s > 0  # as bounded() decides, inlined: the hot path
+        # A zero budget means "no retries", not "no time": its one attempt
+        # is left to the connection's socket timeouts.
+        bounded = self.budget_s > 0
         attempt = 0
         last: Exception | None = None
         while True:
             try:
-                token = deadlines.push(deadline) if bounded else None
-                try:
-                    return call()
-                finally:
-                    if token is not None:
-                        deadlines.pop(token)
+                return deadlines.run_within(deadline, call) if bounded else call()
             except RivuletError:
                 raise
             except Exception as error:
@@ -112,7 +100,9 @@ class RetryPolicy:
         todo = list(range(count))
         tries = 0
         while True:
-            with self.bounded(deadline):
+            if self.budget_s > 0:
+                replies = deadlines.run_within(deadline, attempt, todo, tries > 0)
+            else:
                 replies = attempt(todo, tries > 0)
             for i, reply in zip(todo, replies):
                 # Out of time mid-attempt: what Redis last said is the news.

@@ -127,3 +127,43 @@ def test_run_each_out_of_time_mid_attempt_keeps_what_redis_last_said() -> None:
         return next(answers, [deadline.BudgetSpent("budget spent")])
 
     assert policy.run_each(1, attempt) == [down]
+
+
+class InterruptedAfterSet:
+    """The deadline's context variable, with a KeyboardInterrupt landing
+    right after its next ``set`` (a signal between two bytecodes)."""
+
+    def __init__(self, var: object) -> None:
+        self._var = var
+        self.armed = True
+
+    def set(self, value: float | None) -> object:
+        token = self._var.set(value)  # type: ignore[attr-defined]
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return token
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._var, name)
+
+
+@pytest.mark.parametrize("how", ["run", "run_each", "within"])
+def test_an_interrupt_right_after_the_deadline_is_set_leaves_none_behind(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A deadline left in force fails every later call of the thread once it
+    # has passed ("the call's time budget is spent"), on any client.
+    monkeypatch.setattr(deadline, "_deadline", InterruptedAfterSet(deadline._deadline))
+    policy = RetryPolicy(budget_s=5)
+    with pytest.raises(KeyboardInterrupt):
+        if how == "run":
+            policy.run(lambda: "ok")
+        elif how == "run_each":
+            policy.run_each(1, lambda todo, again: ["ok"])
+        else:
+            with deadline.within(0.0):
+                pass
+    assert deadline.current() is None
+    assert policy.run(deadline.time_left) is not None  # the next call gets its own
+    assert deadline.current() is None
