@@ -61,9 +61,22 @@ class KeptConnection:
             self._generation = forks.generation()
         if self.conn is None:
             try:
-                self.conn = self._pool.get_connection()
+                conn = self._pool.get_connection()
             except TypeError:  # redis-py < 5.3 wants a command name
-                self.conn = self._pool.get_connection(self._command)
+                conn = self._pool.get_connection(self._command)
+            # Kept from now on, so started afresh: a pooled connection that
+            # an interrupted call handed back may still have a reply on its
+            # way, which the pool's readiness check cannot see yet and which
+            # would pass for this connection's first reply. One reconnect a
+            # client's life, by connect() (what fakeredis' connections also
+            # set themselves up in).
+            try:
+                conn.disconnect()
+                conn.connect()
+            except BaseException:
+                self._pool.release(conn)
+                raise
+            self.conn = conn
         return self.conn
 
     def release(self) -> None:

@@ -50,8 +50,8 @@ def write_reply(reply: Any) -> tuple[int, bool]:
     token is answered with minus the first id it was given.
 
     :raises ValueError: the reply is not a write script's (a foreign script
-        under its sha, a proxy's garbage).
+        under its sha, a proxy's garbage, a stale reply read as this one's).
     """
-    if isinstance(reply, bool) or not isinstance(reply, int):
-        raise ValueError(f"the write script answered {reply!r}")
+    if isinstance(reply, bool) or not isinstance(reply, int) or reply == 0:
+        raise ValueError(f"the write script answered {reply!r}")  # no id is 0
     return (-reply, True) if reply < 0 else (reply, False)

@@ -32,7 +32,7 @@ from typing import Any
 
 import redis.exceptions as rex
 
-from ..exceptions import translate
+from ..exceptions import RivuletError, translate
 from ..retry import RetryPolicy
 from . import routing
 
@@ -187,7 +187,12 @@ class Batch:
             return [results[i] for i in todo]
 
         refresh = (lambda: routing.refresh(redis)) if routing.is_cluster(redis) else None
-        results = retry.run_each(len(self._calls), attempt, what, refresh)
+        try:
+            results = retry.run_each(len(self._calls), attempt, what, refresh)
+        except RivuletError:
+            raise
+        except Exception as error:  # redis-py's own trouble, raised rather than returned
+            raise translate(error) from error
         for i, result in enumerate(results):
             if isinstance(result, Exception):
                 if strict:
@@ -249,6 +254,16 @@ class Batch:
         except rex.RedisError as error:
             # The link failed: none of these replies arrived.
             return [error] * len(indices)
+        except BaseException:
+            # Interrupted between a send and its replies (KeyboardInterrupt),
+            # or redis-py tripped over a connection in such a state: the
+            # pipeline handed its connection back with replies still on
+            # their way. Drop the pool's idle connections, that one among
+            # them, so no later call reads those replies as its own.
+            pool = getattr(conn, "connection_pool", None)
+            if pool is not None:
+                pool.disconnect(inuse_connections=False)
+            raise
 
 
 

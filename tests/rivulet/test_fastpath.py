@@ -52,6 +52,27 @@ def test_writes_check_out_no_pool_connection_after_the_first(
     assert stored(standalone, "ch") == [1, 2, 3, 4]
 
 
+def test_the_kept_connection_starts_afresh_so_it_inherits_no_pending_reply(
+    real_redis: Any
+) -> None:
+    # A pooled connection an interrupted call handed back may have a reply
+    # on its way that the pool's readiness check cannot see yet.
+    pool = real_redis.connection_pool
+    try:
+        pooled = pool.get_connection()
+    except TypeError:  # redis-py < 5.3 wants a command name
+        pooled = pool.get_connection("PING")
+    pooled.connect()
+    before = pooled._sock
+    pool.release(pooled)  # the pool's one idle connection
+    c = rivulet.Client(redis=real_redis, client_id="w", channel_ids="ch")
+    c.write("ch", "x")
+    assert _kept(c) is pooled
+    assert pooled._sock is not before  # reconnected before its first use
+    assert c.write("ch", "y") == [2]
+    c.close()
+
+
 def test_a_cluster_client_keeps_the_routed_path(backend: Any, make_client: Any) -> None:
     c = make_client("w")
     c.subscribe("ch")

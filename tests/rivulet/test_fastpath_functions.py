@@ -186,7 +186,7 @@ def test_the_write_reply_is_one_integer(standalone: Any, make_client: Any,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     assert write_reply(7) == (7, False)
     assert write_reply(-7) == (7, True)
-    for foreign in ([1, 1, 0], b"1", True, None, "OK"):
+    for foreign in ([1, 1, 0], b"1", True, None, "OK", 0):  # 0: no id is; a stale reply
         with pytest.raises(ValueError):
             write_reply(foreign)
     c = make_client("w")

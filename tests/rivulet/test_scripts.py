@@ -61,3 +61,36 @@ def test_a_batch_resends_only_what_met_noscript(real_redis: Any) -> None:
     real_redis.script_flush()
     assert batch.execute(real_redis) == [1, [0]]
     assert real_redis.get("counter") == b"1"  # the INCR ran once
+
+
+@pytest.mark.parametrize("trouble", [KeyboardInterrupt(),
+                                     AttributeError("'NoneType' object has no attribute "
+                                                    "'readline'")])
+def test_an_interrupted_batch_drops_the_pools_idle_connections(
+    real_redis: Any, monkeypatch: pytest.MonkeyPatch, trouble: BaseException
+) -> None:
+    # Interrupted between its send and its replies, a pipeline hands its
+    # connection back with the replies on their way: a later call must not
+    # read them as its own. redis-py's own trouble comes out as rivulet's.
+    from redis.client import Pipeline
+
+    from rivulet.retry import RetryPolicy
+
+    real_redis.ping()
+    pool = real_redis.connection_pool
+    real_execute = Pipeline.execute
+
+    def send_then_fail(self: Any, *args: Any, **kwargs: Any) -> Any:
+        real_execute(self, *args, **kwargs)
+        raise trouble
+
+    monkeypatch.setattr(Pipeline, "execute", send_then_fail)
+    batch = scripts.Batch()
+    batch.command("incr", "counter")
+    expected = KeyboardInterrupt if isinstance(trouble, KeyboardInterrupt) else rivulet.BackendError
+    with pytest.raises(expected):
+        batch.run(real_redis, RetryPolicy(budget_s=1), "incr")
+    idle = list(pool._available_connections)
+    assert idle and all(conn._sock is None for conn in idle)
+    monkeypatch.undo()
+    assert real_redis.incr("counter") == 2  # the first ran once; the pool works on
