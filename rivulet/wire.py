@@ -52,8 +52,10 @@ def roundtrip(conn: Any, data: bytes) -> Any:
     arm = getattr(conn, "_arm", None)
     try:
         if arm is not None:
-            arm()  # rivulet.deadline: one cap for the send and the read
+            arm()  # rivulet.deadline: the send's cap ...
         sock.sendall(data)
+        if arm is not None:
+            arm()  # ... and the read's, less what a slow send took (no syscall if none)
         reply = sock.recv(_READ_SIZE)
     except TimeoutError:  # socket.timeout
         conn.disconnect()

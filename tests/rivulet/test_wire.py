@@ -165,6 +165,30 @@ def test_a_timeout_is_the_budgets_and_drops_the_connection(redis_server: RedisSe
         r.connection_pool.release(conn)
 
 
+def test_a_slow_send_leaves_the_read_only_what_is_left_of_the_budget(
+    redis_server: RedisServer
+) -> None:
+    r = rivulet.connect(redis_server.url, client_id="t", channel_ids="ch").redis
+    conn = checkout(r)
+    try:
+        conn.connect()
+        plain = type(conn._sock)
+
+        class Slow(plain):  # type: ignore[misc,valid-type]
+            __slots__ = ()
+
+            def sendall(self, *args: Any) -> None:
+                time.sleep(0.3)  # a send that crawls (a throttled link); nothing arrives
+
+        conn._sock.__class__ = Slow
+        with deadline.within(time.monotonic() + 0.5), pytest.raises(redis.TimeoutError):
+            wire.roundtrip(conn, b"*1\r\n$4\r\nPING\r\n")
+        send_cap, read_cap = conn.timeouts_used[-2:]
+        assert read_cap < send_cap - 0.2  # the read got what the send left, not its cap
+    finally:
+        r.connection_pool.release(conn)
+
+
 def test_connections_it_cannot_read_for_take_redis_pys_path(
     real_redis: redis.Redis
 ) -> None:
