@@ -96,7 +96,16 @@ if recent then
     at = string.find(' ' .. recent, ' ' .. token .. ' ', 1, true)
   end
   if at then
-    return -tonumber(string.match(recent, '^%d+', at + #token + 1))
+    -- Its first id, as this script wrote it: a whole number 1..MAX_INT.
+    -- Anything else was written around the library, and answering it
+    -- would hand the caller a wrong id.
+    local word = string.match(recent, '^[^ ]*', at + #token + 1)
+    local earlier = string.match(word, '^[1-9]%d*$') and #word <= 16 and tonumber(word)
+    if not earlier or earlier > MAX_INT then
+      return redis.error_reply('RIVULET_WRONGTYPE the write record ' .. last_field .. ' in '
+        .. meta_key .. ' is not rivulet\'s (written around the library?)')
+    end
+    return -earlier
   end
 end
 

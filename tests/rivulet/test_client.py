@@ -478,6 +478,25 @@ def test_a_token_is_matched_as_a_whole_word_of_the_writers_field(
     assert scripts.WRITE(backend, write_keys, args) == (11 if answer is None else answer)
 
 
+@pytest.mark.parametrize("field", ["t1 0", "t1 3.5", "t1 abc", "t1 -5", "t1  7", "t1 007",
+                                   "t1 99999999999999999999", "t1 9007199254740992", "u2 4 t1 "])
+def test_a_write_record_planted_around_the_library_is_refused_not_answered(
+    backend: Any, field: str
+) -> None:
+    # Answering a retried token from a planted record would hand the caller
+    # a wrong id (a review saw [0], [3] and [9223372036854775808]).
+    rivulet.Client(redis=backend, client_id="w", channel_ids="ch")
+    backend.set(keys.id_key("ch"), 10)
+    backend.hset(keys.meta_key("ch"), "w:w", field)
+    write_keys, args = write_call("ch", ['"x"'], mode="sub", writer="w", src="w", token="t1")
+    with pytest.raises(rivulet.BackendError, match=r"write record w:w .* is not rivulet's"):
+        try:
+            scripts.WRITE(backend, write_keys, args)
+        except Exception as error:
+            raise rivulet.exceptions.translate(error) from error
+    assert stored(backend, "ch") == []
+
+
 def test_caps_are_enforced_by_writes(make_client: Any, admin: rivulet.Admin,
                                      backend: Any) -> None:
     c = make_client()
