@@ -11,7 +11,7 @@ from . import keys, scripts
 from .exceptions import ChannelNotFoundError, ConnectionError, TimeoutError
 from .notebook import describe_redis
 from .retry import RetryPolicy
-from .urls import redis_from_url
+from .urls import redis_from_url, require_utf8
 from .wakeup import Publisher
 
 #: Counts and ids above this are capped: doubles (Lua's numbers) are exact up to 2^53.
@@ -48,12 +48,12 @@ class AdminBase:
         self.window = non_negative("window", window, float)
         self.stop_after = non_negative("stop_after", stop_after, float)
         if redis_url_or_client is None or isinstance(redis_url_or_client, str):
-            self.redis: Any = redis_from_url(redis_url_or_client, **redis_args)
+            self.redis: Any = require_utf8(redis_from_url(redis_url_or_client, **redis_args))
             self._owns_redis = True
         else:
             if redis_args:
                 raise TypeError("pass either a ready redis client or a URL and options, not both")
-            self.redis = redis_url_or_client
+            self.redis = require_utf8(redis_url_or_client)
             self._owns_redis = False
         self._publisher = Publisher(self.redis)
 

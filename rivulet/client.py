@@ -19,7 +19,7 @@ from .names import validate_name, validate_names
 from .policy import IndexPolicy
 from .reading import Inbox, Reading
 from .retry import RetryPolicy
-from .urls import redis_from_url, redis_url_from_env
+from .urls import redis_from_url, redis_url_from_env, require_utf8
 from .wakeup import Wakeup
 from .write_calls import WRITE_FIXED_ARGS, first_id, write_call, write_reply
 
@@ -74,7 +74,8 @@ class Client(Reading):
         self._token_prefix = ""
         self._writes = itertools.count()
         self._owns_redis = redis is None
-        self.redis: Any = redis if redis is not None else redis_from_url(redis_url, **redis_args)
+        self.redis: Any = require_utf8(
+            redis if redis is not None else redis_from_url(redis_url, **redis_args))
         self._mirror = IndexMirror(self.redis, self.retry, self.client_id)
         self._wakeup = Wakeup(self.redis)
         # Writes skip redis-py's command layer where the client allows it.

@@ -23,13 +23,24 @@ from . import forks
 def standalone_pool(client: Any) -> Any:
     """The pool of a plain standalone ``redis.Redis``; None for anything else
     (a cluster, a pipeline, an object that only looks like a client, a
-    single-connection client, whose one connection is kept already)."""
+    single-connection client, whose one connection is kept already, a pool
+    of fewer than :data:`MIN_POOL_TO_KEEP` connections)."""
     if not isinstance(client, redis.Redis):
         return None
     pool = getattr(client, "connection_pool", None)
     if pool is None or getattr(client, "connection", None) is not None:
         return None
+    if getattr(pool, "max_connections", None) is not None and (
+            pool.max_connections < MIN_POOL_TO_KEEP):
+        # A small pool would be starved by what is kept (up to three
+        # connections a client: its writes, its blocking reads' waits, a
+        # Producer's rounds): every call checks one out instead.
+        return None
     return pool
+
+
+#: The smallest ``max_connections`` of a pool that connections are kept from.
+MIN_POOL_TO_KEEP = 8
 
 
 class KeptConnection:

@@ -12,6 +12,7 @@ arguments, so a password, or a piece of one, cannot slip through.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 import re
@@ -171,6 +172,27 @@ class Cluster(RedisCluster):
         for node in nodes:
             if node.redis_connection is not None:
                 node.redis_connection.connection_pool.disconnect()
+
+
+def require_utf8(client: Any) -> Any:
+    """``client``, when it encodes commands as UTF-8.
+
+    rivulet's scripts build JSON from the bytes they are sent, and every
+    reader decodes them as UTF-8: a message sent as Latin-1 would be stored
+    and then skipped by every reader as malformed.
+
+    :raises ValueError: the client encodes otherwise.
+    """
+    get_encoder = getattr(client, "get_encoder", None)
+    encoding = getattr(get_encoder() if callable(get_encoder) else None, "encoding", "utf-8")
+    try:
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        utf8 = False
+    if not utf8:
+        raise ValueError(f"rivulet needs a redis client that encodes as UTF-8, not {encoding!r} "
+                         "(drop the encoding= option)")
+    return client
 
 
 def _cluster(target: Target, redis_args: dict[str, Any]) -> Cluster:

@@ -73,6 +73,33 @@ def test_the_kept_connection_starts_afresh_so_it_inherits_no_pending_reply(
     c.close()
 
 
+@pytest.mark.parametrize("pool_class", ["ConnectionPool", "BlockingConnectionPool"])
+def test_a_small_pool_keeps_no_connection_so_every_call_gets_one(
+    redis_server: Any, pool_class: str
+) -> None:
+    import redis
+
+    pool = getattr(redis, pool_class)(host="127.0.0.1", port=redis_server.port,
+                                      max_connections=2, **({"timeout": 1} if pool_class
+                                                            .startswith("Blocking") else {}))
+    r = redis.Redis(connection_pool=pool)
+    r.flushall()
+    writer = rivulet.Client(redis=r, client_id="w", channel_ids="ch")
+    reader = rivulet.Client(redis=r, client_id="r", channel_ids="ch")
+    producer = rivulet.Producer(writer)
+    try:
+        assert writer.write("ch", "a") == [1]
+        assert producer.send("ch", "b").result(timeout=10) == 2
+        assert [m["data"] for m in reader.read(timeout=0)["ch"]] == ["a", "b"]
+        assert writer.ping() and reader.ping()
+        assert writer._fast is None  # none kept: a pool of 2 would be starved
+    finally:
+        producer.close()
+        writer.close()
+        reader.close()
+        pool.disconnect()
+
+
 def test_a_cluster_client_keeps_the_routed_path(backend: Any, make_client: Any) -> None:
     c = make_client("w")
     c.subscribe("ch")

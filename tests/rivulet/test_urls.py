@@ -223,3 +223,19 @@ def test_cli_with_every_cluster_seed_down_fails_in_one_line() -> None:
     assert result.stderr.startswith("Error: cannot reach any seed node of redis+cluster://:***@")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert_no_secret(result.stderr)
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "no-such-codec"])
+def test_a_client_that_does_not_encode_as_utf8_is_refused(encoding: str) -> None:
+    # Its messages would be stored, then skipped by every reader as malformed.
+    import fakeredis
+
+    r = fakeredis.FakeRedis(encoding=encoding)
+    with pytest.raises(ValueError, match="encodes as UTF-8"):
+        rivulet.Client(redis=r, client_id="w")
+    with pytest.raises(ValueError, match="encodes as UTF-8"):
+        rivulet.Admin(r)
+    with pytest.raises(ValueError, match="encodes as UTF-8"):
+        rivulet.connect("redis://127.0.0.1:1/0", client_id="w", encoding=encoding)
+    for fine in ("utf-8", "UTF8", "utf_8"):
+        rivulet.Client(redis=fakeredis.FakeRedis(encoding=fine), client_id="w").close()
