@@ -73,8 +73,8 @@ class Prefix:
 class FastCalls:
     """Script calls on one connection kept from ``pool`` (one thread at a time)."""
 
-    def __init__(self, pool: Any) -> None:
-        self._kept = KeptConnection(pool, "EVALSHA")
+    def __init__(self, pool: Any, afresh: bool = True) -> None:
+        self._kept = KeptConnection(pool, "EVALSHA", afresh)
         self._conn: Any = None
         self._encoder: Any = None  # the kept connection's, when it is UTF-8
         # FCALL until the server shows it cannot (Redis 6.2, an ACL that
@@ -267,9 +267,10 @@ def _head(script: Script, by_function: bool) -> list[Any]:
     return ["FCALL", script.function] if by_function else ["EVALSHA", script.sha]
 
 
-def for_redis(client: Any) -> FastCalls | None:
+def for_redis(client: Any, afresh: bool = True) -> FastCalls | None:
     """Fast calls for a plain standalone ``redis.Redis``; None for anything
     else (:func:`rivulet.kept.standalone_pool`), which then keeps the
-    ordinary path."""
+    ordinary path. ``afresh``: as :class:`rivulet.kept.KeptConnection`'s
+    (False for a user of one call)."""
     pool = standalone_pool(client)
-    return None if pool is None else FastCalls(pool)
+    return None if pool is None else FastCalls(pool, afresh)

@@ -47,12 +47,16 @@ class KeptConnection:
     """A connection of ``pool`` kept for one user (one thread at a time).
 
     ``command`` names the first command sent on it, for redis-py < 5.3,
-    whose ``get_connection`` asks for one.
+    whose ``get_connection`` asks for one. ``afresh``: reconnect it before
+    its first use (see :meth:`get`); a user that holds it for one call only
+    (a lag scan) leaves that to redis-py's checks, rather than pay a
+    reconnect per call.
     """
 
-    def __init__(self, pool: Any, command: str) -> None:
+    def __init__(self, pool: Any, command: str, afresh: bool = True) -> None:
         self._pool = pool
         self._command = command
+        self._afresh = afresh
         self.conn: Any = None
         self._pid = os.getpid()
         self._generation = forks.generation()
@@ -81,12 +85,13 @@ class KeptConnection:
             # would pass for this connection's first reply. One reconnect a
             # client's life, by connect() (what fakeredis' connections also
             # set themselves up in).
-            try:
-                conn.disconnect()
-                conn.connect()
-            except BaseException:
-                self._pool.release(conn)
-                raise
+            if self._afresh:
+                try:
+                    conn.disconnect()
+                    conn.connect()
+                except BaseException:
+                    self._pool.release(conn)
+                    raise
             self.conn = conn
         return self.conn
 

@@ -71,7 +71,7 @@ def fetch(redis: Any, retry: RetryPolicy, names: list[str],
         except InvalidNameError as error:
             calls.append(error)  # send nothing for it; it shows as broken
     args = ["" if now_ms is None else str(now_ms), str(round(window * 1000)), mode]
-    fast = fastpath.for_redis(redis)
+    fast = fastpath.for_redis(redis, afresh=False)  # held for this one scan
     if fast is not None:
         sent: list[tuple[list[str], list[str]]] = [
             (c, args) for c in calls if not isinstance(c, RivuletError)]
