@@ -12,6 +12,7 @@ connection's own ``socket_timeout`` applies.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import time
@@ -113,14 +114,13 @@ class DeadlineMixin:
     socket_timeout: float | None
     socket_connect_timeout: float | None
 
-    timeouts_used: list[float | None]
+    timeouts_used: collections.deque[float | None]
 
     def _note(self, timeout: float | None) -> float | None:
-        used = getattr(self, "timeouts_used", None)
-        if used is None:
-            used = self.timeouts_used = []
-        used.append(timeout)
-        del used[:-16]
+        try:
+            self.timeouts_used.append(timeout)
+        except AttributeError:  # the first: no __init__ of ours to make it in
+            self.timeouts_used = collections.deque([timeout], maxlen=16)
         return timeout
 
     def _connect(self) -> Any:
@@ -154,7 +154,16 @@ class DeadlineMixin:
         """
         sock = self._sock
         if sock is not None:
-            timeout = self._capped(self.socket_timeout)
+            # cap() and _capped(), inlined: this runs twice a round trip.
+            timeout = self.socket_timeout
+            deadline = _deadline.get()
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.disconnect()  # type: ignore[attr-defined]
+                    raise BudgetSpent("the call's time budget is spent")
+                timeout = left if timeout is None or left < timeout else timeout
+            self._note(timeout)
             current = sock.gettimeout()
             if timeout is None or current is None or abs(timeout - current) > REARM_SLACK_S:
                 if timeout != current:
