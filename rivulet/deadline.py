@@ -45,22 +45,26 @@ def within(deadline: float) -> Iterator[None]:
     """
     outer = _deadline.get()
     try:
-        _deadline.set(deadline if outer is None else min(outer, deadline))
+        _deadline.set(soonest(deadline))
         yield
     finally:
         _deadline.set(outer)
 
 
 def run_within(deadline: float, call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` with ``deadline`` in force (a tighter outer one still
-    wins), run in a copy of the current context: the deadline lives in the
-    copy only, so nothing (a KeyboardInterrupt included) can leave it set in
-    the caller's context, where it would fail every later call once it has
-    passed."""
-    outer = _deadline.get()
-    if outer is not None and outer < deadline:
-        deadline = outer
+    """``call(*args)`` with ``deadline`` in force, run in a copy of the
+    current context: the deadline lives in the copy only, so nothing (a
+    KeyboardInterrupt included) can leave it set in the caller's context,
+    where it would fail every later call once it has passed. The caller
+    has taken an outer deadline into account (:func:`soonest`)."""
     return contextvars.copy_context().run(_call_within, deadline, call, args)
+
+
+def soonest(deadline: float) -> float:
+    """``deadline``, or the one in force when that ends first (a budgeted
+    call made inside another)."""
+    outer = _deadline.get()
+    return deadline if outer is None or deadline < outer else outer
 
 
 def _call_within(deadline: float, call: Callable[..., T], args: tuple[Any, ...]) -> T:

@@ -38,6 +38,7 @@ import redis.exceptions as rex
 from . import wire
 from .kept import KeptConnection, standalone_pool
 from .scripts import ArgT, KeyT, Script
+from .urls import is_utf8
 
 log = logging.getLogger("rivulet")
 
@@ -226,9 +227,7 @@ def _never_ran(error: rex.ResponseError, by_function: bool) -> bool:
 
 def _utf8_encoder(conn: Any) -> Any:
     encoder = getattr(conn, "encoder", None)
-    if encoder is None or encoder.encoding.lower().replace("-", "") != "utf8":
-        return None
-    return encoder
+    return encoder if encoder is not None and is_utf8(encoder.encoding) else None
 
 
 def _bulks(encoder: Any, args: Sequence[Any]) -> bytes | None:

@@ -156,7 +156,7 @@ class Outage:
                 self._down.pop(self._node(channel), None)
 
     def _node(self, channel: str) -> str:
-        return _node(self._redis, keys.write_keys(channel)[0])
+        return _node(self._redis, keys.id_key(channel))
 
 
 def _node(redis: Any, key: str) -> str:

@@ -50,11 +50,7 @@ class RetryPolicy:
 
         :raises RivuletError: the translation of the last failure.
         """
-        deadline = time.monotonic() + self.budget_s
-        outer = deadlines.current()
-        if outer is not None:
-            # Called inside another budgeted call: that one ends first.
-            deadline = min(deadline, outer)
+        deadline = deadlines.soonest(time.monotonic() + self.budget_s)
         # A zero budget means "no retries", not "no time": its one attempt
         # is left to the connection's socket timeouts.
         bounded = self.budget_s > 0
@@ -95,7 +91,7 @@ class RetryPolicy:
         :returns: each call's reply or its last exception, untranslated: the
             caller decides whether an error is raised or handed back.
         """
-        deadline = time.monotonic() + self.budget_s
+        deadline = deadlines.soonest(time.monotonic() + self.budget_s)
         results: list[Any] = [None] * count
         todo = list(range(count))
         tries = 0

@@ -185,14 +185,18 @@ def require_utf8(client: Any) -> Any:
     """
     get_encoder = getattr(client, "get_encoder", None)
     encoding = getattr(get_encoder() if callable(get_encoder) else None, "encoding", "utf-8")
-    try:
-        utf8 = codecs.lookup(encoding).name == "utf-8"
-    except LookupError:
-        utf8 = False
-    if not utf8:
+    if not is_utf8(encoding):
         raise ValueError(f"rivulet needs a redis client that encodes as UTF-8, not {encoding!r} "
                          "(drop the encoding= option)")
     return client
+
+
+def is_utf8(encoding: str) -> bool:
+    """True for any spelling of UTF-8 (``utf8``, ``UTF_8``, ...)."""
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
 
 
 def _cluster(target: Target, redis_args: dict[str, Any]) -> Cluster:
