@@ -14,7 +14,7 @@ import rivulet
 from rivulet import keys
 
 from ..conftest import is_cluster
-from ..lossy import lose_next_reply
+from ..socket_faults import lose_next_reply
 
 
 def stored(backend: Any, channel: str) -> list[int]:

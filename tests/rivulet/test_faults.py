@@ -15,7 +15,7 @@ from rivulet import keys
 from rivulet.wakeup import Wakeup
 
 from ..conftest import RedisServer
-from ..lossy import lose_next_reply
+from ..socket_faults import fail_next_read, lose_next_reply
 
 pytestmark = pytest.mark.slow
 
@@ -141,18 +141,7 @@ def test_a_write_whose_reply_is_lost_is_retried_but_stored_once(
         assert client.write("lossy", ["a", "b"]) == [2, 3]
         assert lost  # the reply really was dropped once
     else:
-        lose_next = threading.Event()
-        original = redis.connection.Connection.read_response
-
-        def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-            reply = original(self, *args, **kwargs)
-            if lose_next.is_set():
-                lose_next.clear()
-                self.disconnect()  # the script ran; its reply never arrives
-                raise redis.ConnectionError("reply lost in transit")
-            return reply
-
-        monkeypatch.setattr(redis.connection.Connection, "read_response", read_response)
+        lose_next = fail_next_read(redis.connection.Connection, monkeypatch)
         lose_next.set()
         assert client.write("lossy", ["a", "b"]) == [2, 3]
         assert not lose_next.is_set()  # the reply really was dropped once

@@ -17,6 +17,8 @@ from rivulet import keys
 from rivulet.producer import Producer
 from rivulet.producer_calls import Call
 
+from ..socket_faults import fail_next_read
+
 #: Long enough that the sender never goes on its own during a test: rounds are
 #: then cut by flush(), so a test decides exactly what one round holds.
 HOLD_MS = 600_000
@@ -359,19 +361,7 @@ def test_a_lost_reply_is_retried_with_its_tokens_and_stored_once(
     c = make_client("w", channel_ids=["a", "b"])
     p = producer(producers, c, linger_ms=HOLD_MS)
     p.send("a", "warm-up").result(timeout=10)  # script loaded, connection open
-    lose_next = threading.Event()
-    cls = connection_class(backend)
-    original = cls.read_response
-
-    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = original(self, *args, **kwargs)
-        if lose_next.is_set():
-            lose_next.clear()
-            self.disconnect()  # the round ran; its reply never arrives
-            raise redis.ConnectionError("reply lost in transit")
-        return reply
-
-    monkeypatch.setattr(cls, "read_response", read_response)
+    lose_next = fail_next_read(connection_class(backend), monkeypatch)
     futures = [p.send("a", "x"), p.send("b", "y"), p.send("a", "z")]
     lose_next.set()
     p.flush(timeout=30)
@@ -387,19 +377,7 @@ def test_a_lost_reply_with_more_calls_of_the_channel_waiting_keeps_their_order(
     c = make_client("w", channel_ids="a")
     p = producer(producers, c, linger_ms=HOLD_MS, max_batch=2)
     p.send("a", "warm-up").result(timeout=10)
-    lose_next = threading.Event()
-    cls = connection_class(backend)
-    original = cls.read_response
-
-    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = original(self, *args, **kwargs)
-        if lose_next.is_set():
-            lose_next.clear()
-            self.disconnect()
-            raise redis.ConnectionError("reply lost in transit")
-        return reply
-
-    monkeypatch.setattr(cls, "read_response", read_response)
+    lose_next = fail_next_read(connection_class(backend), monkeypatch)
     futures = [p.send("a", str(i)) for i in range(5)]  # three calls: 2 + 2 + 1
     lose_next.set()
     p.flush(timeout=30)
@@ -426,18 +404,9 @@ def test_an_error_reply_to_one_call_retries_that_call_alone(
         return original_many(self, script, calls)
 
     monkeypatch.setattr(fastpath.FastCalls, "call_many", call_many)
-    loading = threading.Event()
-    cls = connection_class(backend)
-    original = cls.read_response
-
-    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = original(self, *args, **kwargs)  # read: the link stays in step
-        if loading.is_set():
-            loading.clear()
-            raise redis.ResponseError("LOADING Redis is loading the dataset in memory")
-        return reply
-
-    monkeypatch.setattr(cls, "read_response", read_response)
+    # Read, then answered LOADING: the link stays in step.
+    loading = fail_next_read(connection_class(backend), monkeypatch, redis.ResponseError(
+        "LOADING Redis is loading the dataset in memory"))
     futures = [p.send("a", "x"), p.send("b", "y")]
     loading.set()
     p.flush(timeout=30)

@@ -21,7 +21,7 @@ import trustme
 import rivulet
 
 from ..conftest import RedisServer, free_port
-from ..lossy import lose_next_reply
+from ..socket_faults import lose_next_reply
 
 
 @pytest.fixture(scope="module")
@@ -65,74 +65,67 @@ def url_and_options(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]
     return f"unix://{path}?db=0", {}
 
 
-def connect(url_and_options: tuple[str, dict[str, Any]], client_id: str) -> rivulet.Client:
+@pytest.fixture
+def pair(url_and_options: tuple[str, dict[str, Any]]
+         ) -> Iterator[tuple[rivulet.Client, rivulet.Client]]:
+    """A writer and a reader of channel "ch" on the transport."""
     url, options = url_and_options
-    return rivulet.connect(url, client_id=client_id, channel_ids="ch", **options)
+    made = [rivulet.connect(url, client_id=client_id, channel_ids="ch", **options)
+            for client_id in ("w", "r")]
+    yield made[0], made[1]
+    for client in made:
+        client.close()
 
 
 def test_writes_take_the_fast_path_and_read_back(
-    url_and_options: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    pair: tuple[rivulet.Client, rivulet.Client], url_and_options: tuple[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    writer = connect(url_and_options, "w")
-    reader = connect(url_and_options, "r")
-    try:
-        assert writer.write("ch", "first") == [1]
-        assert writer._fast is not None
-        conn = writer._fast._kept.conn
-        if url_and_options[0].startswith("rediss"):
-            assert isinstance(conn._sock, ssl.SSLSocket)
-        else:
-            assert conn._sock.family == socket.AF_UNIX
-        # The reply is read off the socket, not by redis-py's parser.
-        monkeypatch.setattr(conn, "read_response", lambda *a, **k: pytest.fail("parser used"))
-        assert writer.write("ch", "é ✓") == [2]
-        assert writer.write("ch", ["a", "b"]) == [3, 4]
-        monkeypatch.undo()
-        assert [m["data"] for m in reader.read()["ch"]] == ["first", "é ✓", "a", "b"]
-    finally:
-        writer.close()
-        reader.close()
+    writer, reader = pair
+    assert writer.write("ch", "first") == [1]
+    assert writer._fast is not None
+    conn = writer._fast._kept.conn
+    if url_and_options[0].startswith("rediss"):
+        assert isinstance(conn._sock, ssl.SSLSocket)
+    else:
+        assert conn._sock.family == socket.AF_UNIX
+    # The reply is read off the socket, not by redis-py's parser.
+    monkeypatch.setattr(conn, "read_response", lambda *a, **k: pytest.fail("parser used"))
+    assert writer.write("ch", "é ✓") == [2]
+    assert writer.write("ch", ["a", "b"]) == [3, 4]
+    monkeypatch.undo()
+    assert [m["data"] for m in reader.read()["ch"]] == ["first", "é ✓", "a", "b"]
 
 
 def test_a_lost_reply_is_retried_and_stored_once(
-    url_and_options: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    pair: tuple[rivulet.Client, rivulet.Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = connect(url_and_options, "w")
-    reader = connect(url_and_options, "r")
-    try:
-        writer.write("ch", "warm-up")
-        assert writer._fast is not None
-        lost = lose_next_reply(writer._fast._kept.conn,
-                               ConnectionResetError(104, "reply lost in transit"), monkeypatch)
-        assert writer.write("ch", "once") == [2]
-        assert lost
-        assert [m["id"] for m in reader.read()["ch"]] == [1, 2]
-    finally:
-        writer.close()
-        reader.close()
+    writer, reader = pair
+    writer.write("ch", "warm-up")
+    assert writer._fast is not None
+    lost = lose_next_reply(writer._fast._kept.conn,
+                           ConnectionResetError(104, "reply lost in transit"), monkeypatch)
+    assert writer.write("ch", "once") == [2]
+    assert lost
+    assert [m["id"] for m in reader.read()["ch"]] == [1, 2]
 
 
 def test_a_blocked_read_wakes_when_a_message_lands(
-    url_and_options: tuple[str, dict[str, Any]]
+    pair: tuple[rivulet.Client, rivulet.Client]
 ) -> None:
-    writer = connect(url_and_options, "w")
-    reader = connect(url_and_options, "r")
+    writer, reader = pair
     got: list[Any] = []
     waiting = threading.Event()
-    try:
-        reader.read()  # subscribed, connections open
+    reader.read()  # subscribed, connections open
 
-        def wait() -> None:
-            waiting.set()
-            got.append(reader.read(timeout=30))
+    def wait() -> None:
+        waiting.set()
+        got.append(reader.read(timeout=30))
 
-        thread = threading.Thread(target=wait)
-        thread.start()
-        assert waiting.wait(10)
-        writer.write("ch", "wake")
-        thread.join(30)
-        assert not thread.is_alive()
-        assert [m["data"] for m in got[0]["ch"]] == ["wake"]
-    finally:
-        writer.close()
-        reader.close()
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert waiting.wait(10)
+    writer.write("ch", "wake")
+    thread.join(30)
+    assert not thread.is_alive()
+    assert [m["data"] for m in got[0]["ch"]] == ["wake"]

@@ -15,6 +15,7 @@ import rivulet
 from rivulet import deadline, keys, wire
 
 from ..conftest import RedisServer
+from ..socket_faults import override
 
 
 @pytest.fixture
@@ -47,20 +48,27 @@ def recv_counting(conn: Any, sizes: list[int] | None = None) -> list[bytes]:
     ``sizes``, each recv takes at most the next size's bytes (a reply cut
     into pieces by the network)."""
     seen: list[bytes] = []
-    plain = type(conn._sock)
 
-    class Counting(plain):  # type: ignore[misc,valid-type]
-        __slots__ = ()
+    def recv(plain: type[Any], sock: Any, bufsize: int, *args: Any) -> bytes:
+        if sizes:
+            bufsize = min(bufsize, sizes.pop(0))
+        data: bytes = plain.recv(sock, bufsize, *args)
+        seen.append(data)
+        return data
 
-        def recv(self, bufsize: int, *args: Any) -> bytes:
-            if sizes:
-                bufsize = min(bufsize, sizes.pop(0))
-            data = super().recv(bufsize, *args)
-            seen.append(data)
-            return data
-
-    conn._sock.__class__ = Counting
+    override(conn._sock, recv=recv)
     return seen
+
+
+@pytest.fixture
+def capped(redis_server: RedisServer) -> Iterator[Any]:
+    """A connected connection of a client rivulet made (deadline-capped),
+    checked out of its pool for the test."""
+    r = rivulet.connect(redis_server.url, client_id="t", channel_ids="ch").redis
+    conn = checkout(r)
+    conn.connect()
+    yield conn
+    r.connection_pool.release(conn)
 
 
 def test_an_integer_reply_is_read_in_one_recv_without_the_parser(
@@ -126,67 +134,33 @@ def test_push_messages_around_the_reply_go_to_redis_pys_parser(
 def test_a_server_that_closes_the_connection_is_a_lost_link_and_retried(
     client: rivulet.Client, real_redis: redis.Redis
 ) -> None:
-    conn = kept(client)
-    plain = type(conn._sock)
+    def recv(plain: type[Any], sock: Any, *args: Any) -> bytes:
+        plain.recv(sock, *args)  # the write ran; then the server went away
+        sock.__class__ = plain
+        return b""
 
-    class Closed(plain):  # type: ignore[misc,valid-type]
-        __slots__ = ()
-
-        def recv(self, *args: Any) -> bytes:
-            super().recv(*args)  # the write ran; then the server went away
-            self.__class__ = plain
-            return b""
-
-    conn._sock.__class__ = Closed
+    override(kept(client)._sock, recv=recv)
     assert client.write("ch", "once") == [2]  # retried on a new connection, by its token
     assert stored(real_redis, "ch") == [1, 2]
 
 
-def test_a_timeout_is_the_budgets_and_drops_the_connection(redis_server: RedisServer) -> None:
-    r = rivulet.connect(redis_server.url, client_id="t", channel_ids="ch").redis
-    conn = checkout(r)
-    try:
-        conn.connect()
-        plain = type(conn._sock)
-
-        class Silent(plain):  # type: ignore[misc,valid-type]
-            __slots__ = ()
-
-            def sendall(self, *args: Any) -> None:
-                pass  # nothing reaches the server, so nothing comes back
-
-        conn._sock.__class__ = Silent
-        with deadline.within(time.monotonic() + 0.05), pytest.raises(
-                redis.TimeoutError, match="Timeout talking to"):
-            wire.roundtrip(conn, b"*1\r\n$4\r\nPING\r\n")
-        assert conn.timeouts_used[-1] <= 0.05  # capped at the call's budget
-        assert conn._sock is None
-    finally:
-        r.connection_pool.release(conn)
+def test_a_timeout_is_the_budgets_and_drops_the_connection(capped: Any) -> None:
+    # Nothing reaches the server, so nothing comes back.
+    override(capped._sock, sendall=lambda plain, sock, *args: None)
+    with deadline.within(time.monotonic() + 0.05), pytest.raises(
+            redis.TimeoutError, match="Timeout talking to"):
+        wire.roundtrip(capped, b"*1\r\n$4\r\nPING\r\n")
+    assert capped.timeouts_used[-1] <= 0.05  # capped at the call's budget
+    assert capped._sock is None
 
 
-def test_a_slow_send_leaves_the_read_only_what_is_left_of_the_budget(
-    redis_server: RedisServer
-) -> None:
-    r = rivulet.connect(redis_server.url, client_id="t", channel_ids="ch").redis
-    conn = checkout(r)
-    try:
-        conn.connect()
-        plain = type(conn._sock)
-
-        class Slow(plain):  # type: ignore[misc,valid-type]
-            __slots__ = ()
-
-            def sendall(self, *args: Any) -> None:
-                time.sleep(0.3)  # a send that crawls (a throttled link); nothing arrives
-
-        conn._sock.__class__ = Slow
-        with deadline.within(time.monotonic() + 0.5), pytest.raises(redis.TimeoutError):
-            wire.roundtrip(conn, b"*1\r\n$4\r\nPING\r\n")
-        send_cap, read_cap = list(conn.timeouts_used)[-2:]
-        assert read_cap < send_cap - 0.2  # the read got what the send left, not its cap
-    finally:
-        r.connection_pool.release(conn)
+def test_a_slow_send_leaves_the_read_only_what_is_left_of_the_budget(capped: Any) -> None:
+    # A send that crawls (a throttled link), and nothing arrives.
+    override(capped._sock, sendall=lambda plain, sock, *args: time.sleep(0.3))
+    with deadline.within(time.monotonic() + 0.5), pytest.raises(redis.TimeoutError):
+        wire.roundtrip(capped, b"*1\r\n$4\r\nPING\r\n")
+    send_cap, read_cap = list(capped.timeouts_used)[-2:]
+    assert read_cap < send_cap - 0.2  # the read got what the send left, not its cap
 
 
 def test_connections_it_cannot_read_for_take_redis_pys_path(
